@@ -1,0 +1,187 @@
+"""Writes on customers, events and consent. Keyword-only arguments, one transaction each."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from audiences.models import Customer, Event, Topic, TopicOptOut, customer_bucket
+from audiences.signals import event_tracked
+from audiences.stages import stage_rules_apply_to_events
+
+CUSTOMER_TOKEN_SALT = "journeyhub.customer-token"
+CUSTOMER_FIELDS = (
+    "first_name", "last_name", "email", "locale", "time_zone", "attributes", "push_opt_out",
+)
+
+
+@transaction.atomic
+def customer_upsert(*, external_id: str, **fields) -> tuple[Customer, bool]:
+    """Create or update a customer by external id. Returns (customer, created).
+
+    Only the given fields change; ``attributes`` are merged key by key (a None value deletes the
+    key), so a backend can send just what changed."""
+    unknown = set(fields) - set(CUSTOMER_FIELDS) - {"opted_out_topics"}
+    if unknown:
+        raise TypeError(f"customer_upsert() got unknown fields: {sorted(unknown)}")
+    opted_out_topics = fields.pop("opted_out_topics", None)
+    customer, created = _customer_get_or_create_locked(external_id)
+    attributes = fields.pop("attributes", None)
+    if attributes is not None:
+        merged = {**customer.attributes, **attributes}
+        customer.attributes = {key: value for key, value in merged.items() if value is not None}
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    customer.full_clean(validate_unique=False)
+    customer.save()
+    if opted_out_topics is not None:
+        consent_set(customer=customer, opted_out_topics=opted_out_topics)
+    return customer, created
+
+
+def _customer_get_or_create_locked(external_id: str) -> tuple[Customer, bool]:
+    customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
+    if customer:
+        return customer, False
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(external_id=external_id), True
+    except IntegrityError:  # created by a concurrent request a moment ago
+        return Customer.objects.select_for_update().get(external_id=external_id), False
+
+
+@transaction.atomic
+def consent_set(*, customer: Customer, opted_out_topics: Sequence[str],
+                push_opt_out: bool | None = None) -> Customer:
+    """Replace the customer's topic opt-outs with exactly ``opted_out_topics`` (topic keys)."""
+    topics = {topic.key: topic for topic in Topic.objects.filter(key__in=opted_out_topics)}
+    missing = sorted(set(opted_out_topics) - set(topics))
+    if missing:
+        raise ValidationError({"opted_out_topics": f"Unknown topics: {', '.join(missing)}."})
+    TopicOptOut.objects.filter(customer=customer).exclude(topic__key__in=topics).delete()
+    TopicOptOut.objects.bulk_create(
+        [TopicOptOut(customer=customer, topic=topic) for topic in topics.values()],
+        ignore_conflicts=True,
+    )
+    if push_opt_out is not None and push_opt_out != customer.push_opt_out:
+        customer.push_opt_out = push_opt_out
+        customer.save(update_fields=["push_opt_out", "updated_at"])
+    return customer
+
+
+@dataclass
+class EventInput:
+    """One event to track; ``customer_external_id`` or ``customer`` names its customer."""
+
+    name: str
+    occurred_at: datetime
+    properties: dict = field(default_factory=dict)
+    client_event_id: str | None = None
+    customer_external_id: str | None = None
+    customer: Customer | None = None
+
+
+@dataclass
+class EventResult:
+    status: str  # "created" or "duplicate"
+    event: Event
+
+
+@transaction.atomic
+def events_track(*, items: Sequence[EventInput], create_customers: bool = True) -> list[EventResult]:
+    """Store a batch of events once each, run the stage rules on them, and announce them.
+
+    A client event id already stored for that customer makes the item a duplicate (a retry);
+    the stored event is returned. Customers named by external id are created when unknown."""
+    now = timezone.now()
+    customers = _customers_for(items, create_customers)
+    resolved = [(item, item.customer or customers[item.customer_external_id]) for item in items]
+    existing = _existing_events(resolved)
+    results: list[EventResult | None] = []
+    fresh: list[Event] = []
+    for item, customer in resolved:
+        key = (customer.pk, item.client_event_id)
+        if item.client_event_id is not None and key in existing:
+            results.append(EventResult("duplicate", existing[key]))
+            continue
+        event = Event(
+            customer=customer, name=item.name, properties=item.properties,
+            occurred_at=item.occurred_at, received_at=now, client_event_id=item.client_event_id,
+        )
+        existing[key] = event  # a second copy inside the same batch is a duplicate too
+        fresh.append(event)
+        results.append(EventResult("created", event))
+    Event.objects.bulk_create(fresh)
+    _customers_touch(fresh)
+    stage_rules_apply_to_events(events=fresh)
+    transaction.on_commit(lambda: _announce(fresh))
+    return results
+
+
+def event_track(*, customer: Customer, name: str, occurred_at: datetime | None = None,
+                properties: dict | None = None, client_event_id: str | None = None) -> EventResult:
+    item = EventInput(
+        name=name, occurred_at=occurred_at or timezone.now(), properties=properties or {},
+        client_event_id=client_event_id, customer=customer,
+    )
+    return events_track(items=[item])[0]
+
+
+def _customers_for(items: Sequence[EventInput], create: bool) -> dict[str, Customer]:
+    external_ids = {item.customer_external_id for item in items if item.customer is None}
+    if not external_ids:
+        return {}
+    found = {c.external_id: c for c in Customer.objects.filter(external_id__in=external_ids)}
+    missing = external_ids - set(found)
+    if missing and not create:
+        raise Customer.DoesNotExist(f"Unknown customers: {', '.join(sorted(missing))}")
+    if missing:
+        Customer.objects.bulk_create(
+            [Customer(external_id=eid, bucket=customer_bucket(eid)) for eid in missing],
+            ignore_conflicts=True,
+        )
+        found.update({c.external_id: c for c in Customer.objects.filter(external_id__in=missing)})
+    return found
+
+
+def _existing_events(resolved) -> dict[tuple[int, str], Event]:
+    keyed = [(c.pk, i.client_event_id) for i, c in resolved if i.client_event_id is not None]
+    if not keyed:
+        return {}
+    stored = Event.objects.filter(
+        customer_id__in={pk for pk, _ in keyed}, client_event_id__in={cid for _, cid in keyed}
+    )
+    return {(e.customer_id, e.client_event_id): e for e in stored}
+
+
+def _customers_touch(events: list[Event]) -> None:
+    """Advance last_seen_at to each customer's newest event, in one UPDATE, never backwards
+    (a concurrent batch with newer events keeps its value)."""
+    if not events:
+        return
+    newest: dict[int, datetime] = {}
+    for event in events:
+        if event.customer_id not in newest or event.occurred_at > newest[event.customer_id]:
+            newest[event.customer_id] = event.occurred_at
+    batch_newest = Case(*(When(pk=pk, then=Value(seen)) for pk, seen in newest.items()))
+    Customer.objects.filter(pk__in=newest).update(
+        last_seen_at=Greatest(Coalesce(F("last_seen_at"), batch_newest), batch_newest)
+    )
+
+
+def _announce(events: list[Event]) -> None:
+    for event in events:
+        event_tracked.send(
+            sender=Event, event_id=event.pk, customer_id=event.customer_id, name=event.name
+        )
+
+
+def customer_token_mint(*, customer: Customer) -> str:
+    """A token the brand backend hands to its app; it authenticates as this customer only."""
+    return signing.dumps({"c": customer.pk}, salt=CUSTOMER_TOKEN_SALT, compress=True)

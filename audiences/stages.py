@@ -1,0 +1,105 @@
+"""Lifecycle stage rules: event rules run at ingestion, inactivity rules from a beat task.
+
+Each rule moves a set of customers in one UPDATE and records one transition row each, then
+fires ``stage_changed`` per customer after the rows exist."""
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from audiences.models import Customer, Event, StageRule, StageTransition
+from audiences.signals import stage_changed
+
+INACTIVITY_CHUNK = 1000  # customers moved per transaction by the inactivity sweep
+
+
+def _move(*, customer_ids: Iterable[int], rule: StageRule, cause: str,
+          events_by_customer: dict[int, Event] | None = None) -> list[StageTransition]:
+    """Move the given customers (still in one of the rule's source stages) to the rule's stage."""
+    now = timezone.now()
+    movable = list(
+        Customer.objects.select_for_update()
+        .filter(pk__in=list(customer_ids), stage__in=rule.source_stages())
+        .values_list("pk", "stage")
+    )
+    if not movable:
+        return []
+    Customer.objects.filter(pk__in=[pk for pk, _ in movable]).update(
+        stage=rule.to_stage, stage_changed_at=now
+    )
+    events_by_customer = events_by_customer or {}
+    transitions = StageTransition.objects.bulk_create(
+        StageTransition(
+            customer_id=pk, from_stage=stage, to_stage=rule.to_stage, at=now, cause=cause,
+            rule=rule, event=events_by_customer.get(pk),
+        )
+        for pk, stage in movable
+    )
+    transaction.on_commit(lambda: _announce(transitions))
+    return transitions
+
+
+def _announce(transitions: list[StageTransition]) -> None:
+    for transition in transitions:
+        stage_changed.send(
+            sender=Customer, customer_id=transition.customer_id,
+            from_stage=transition.from_stage, to_stage=transition.to_stage,
+            cause=transition.cause, transition_id=transition.pk,
+        )
+
+
+def stage_rules_apply_to_events(*, events: list[Event]) -> list[StageTransition]:
+    """Run the active event rules over freshly stored events (one query per rule, not per event).
+
+    Must run inside the transaction that stored the events."""
+    if not events:
+        return []
+    rules = [r for r in StageRule.objects.filter(is_active=True, kind=StageRule.Kind.EVENT)]
+    transitions: list[StageTransition] = []
+    new_ids = [event.pk for event in events]
+    for rule in rules:
+        matching = [event for event in events if event.name == rule.event_name]
+        if not matching:
+            continue
+        first_by_customer: dict[int, Event] = {}
+        for event in sorted(matching, key=lambda e: e.occurred_at):
+            first_by_customer.setdefault(event.customer_id, event)
+        customer_ids = set(first_by_customer)
+        if rule.first_time_only:
+            seen_before = Event.objects.filter(
+                customer_id__in=customer_ids, name=rule.event_name
+            ).exclude(pk__in=new_ids)
+            customer_ids -= set(seen_before.values_list("customer_id", flat=True).distinct())
+        cause = f"{rule.name}: {rule.event_name} event"
+        transitions += _move(
+            customer_ids=customer_ids, rule=rule, cause=cause, events_by_customer=first_by_customer
+        )
+    return transitions
+
+
+def stage_rules_apply_inactivity(*, now=None) -> int:
+    """Move customers with no event for each inactivity rule's days. Returns how many moved.
+
+    Works in chunks of INACTIVITY_CHUNK rows claimed with SKIP LOCKED, so memory stays bounded
+    and two beats running at once do not move the same customer twice."""
+    now = now or timezone.now()
+    moved = 0
+    for rule in StageRule.objects.filter(is_active=True, kind=StageRule.Kind.INACTIVITY):
+        cutoff = now - timedelta(days=rule.inactivity_days)
+        cause = f"{rule.name}: no event for {rule.inactivity_days} days"
+        due = Customer.objects.annotate(seen=Coalesce("last_seen_at", "created_at")).filter(
+            stage__in=rule.source_stages(), seen__lt=cutoff
+        )
+        while True:
+            with transaction.atomic():
+                chunk = list(
+                    due.select_for_update(skip_locked=True).order_by("pk")
+                    .values_list("pk", flat=True)[:INACTIVITY_CHUNK]
+                )
+                if not chunk:
+                    break
+                moved += len(_move(customer_ids=chunk, rule=rule, cause=cause))
+    return moved

@@ -1,0 +1,42 @@
+"""The one place where system periodic tasks are defined. ``schedules_sync`` writes them as
+django-celery-beat rows after every migrate, so beat (DatabaseScheduler) and the admin see them."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SystemTask:
+    name: str
+    task: str
+    crontab: str  # "minute hour day_of_month month_of_year day_of_week", UTC
+    expires_seconds: int  # a tick not started by then is dropped: the next one does its work
+    queue: str = "default"
+
+
+SYSTEM_TASKS = [
+    SystemTask(
+        name="Lifecycle: inactivity stage rules",
+        task="audiences.tasks.stage_rules_apply_inactivity",
+        crontab="*/15 * * * *",
+        expires_seconds=14 * 60,
+    ),
+]
+
+
+def schedules_sync(**kwargs) -> None:
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    for system_task in SYSTEM_TASKS:
+        minute, hour, day_of_month, month_of_year, day_of_week = system_task.crontab.split()
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=day_of_month,
+            month_of_year=month_of_year, day_of_week=day_of_week, timezone="UTC",
+        )
+        PeriodicTask.objects.update_or_create(
+            name=system_task.name,
+            defaults={
+                "task": system_task.task, "crontab": schedule, "interval": None,
+                "expire_seconds": system_task.expires_seconds, "queue": system_task.queue,
+                "enabled": True,
+            },
+        )

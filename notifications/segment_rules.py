@@ -1,0 +1,1 @@
+"""Segment rule "device": customers with an active device of a kind or platform."""
