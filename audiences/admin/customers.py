@@ -1,0 +1,1 @@
+"""Admin for customers, events, consent topics, stage rules and transitions."""

@@ -1,0 +1,75 @@
+"""Plumbing for ``python manage.py bench NAME``: a registry, a timer and the result line.
+
+Each app declares its benchmarks in ``<app>/benchmarks.py`` with ``@benchmark("name")``. A
+benchmark gets the requested size and returns a BenchResult; both sides of the ratio must be
+measured in the same run, on the same data."""
+
+import resource
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+BENCHMARKS: dict[str, "Benchmark"] = {}
+
+
+@dataclass
+class Benchmark:
+    name: str
+    func: Callable[..., "BenchResult"]
+    default_size: int
+    help: str
+
+
+@dataclass
+class BenchResult:
+    ours_s: float
+    ref: str
+    ref_s: float
+    extra: dict = field(default_factory=dict)
+
+    def as_line(self, name: str, size: int) -> dict:
+        return {
+            "bench": name, "size": size,
+            "ours_s": round(self.ours_s, 4), "ref": self.ref, "ref_s": round(self.ref_s, 4),
+            "ratio": round(self.ours_s / self.ref_s, 4) if self.ref_s else None,
+            **self.extra,
+        }
+
+
+def benchmark(name: str, *, default_size: int, help: str = ""):
+    def register(func):
+        BENCHMARKS[name] = Benchmark(name, func, default_size, help or (func.__doc__ or ""))
+        return func
+
+    return register
+
+
+@dataclass
+class Stopwatch:
+    seconds: float = 0.0
+
+
+@contextmanager
+def timed() -> Iterator[Stopwatch]:
+    watch = Stopwatch()
+    start = time.perf_counter()
+    try:
+        yield watch
+    finally:
+        watch.seconds = time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def best_of(runs: int, func: Callable[[], object]) -> float:
+    """The fastest of several runs: the least disturbed by the rest of the machine."""
+    times = []
+    for _ in range(runs):
+        with timed() as watch:
+            func()
+        times.append(watch.seconds)
+    return min(times)

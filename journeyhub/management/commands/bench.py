@@ -1,0 +1,30 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import autodiscover_modules
+
+from journeyhub.bench import BENCHMARKS
+
+
+class Command(BaseCommand):
+    help = "Run one benchmark on the configured database; the last line printed is JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", nargs="?", help="Benchmark name; omit to list them.")
+        parser.add_argument("--size", type=int, default=None)
+
+    def handle(self, *args, name=None, size=None, **options):
+        autodiscover_modules("benchmarks")
+        if not name:
+            for bench in sorted(BENCHMARKS.values(), key=lambda b: b.name):
+                self.stdout.write(f"{bench.name:16} (default --size {bench.default_size}) "
+                                  f"{bench.help.strip().splitlines()[0] if bench.help else ''}")
+            return
+        if name not in BENCHMARKS:
+            raise CommandError(f"Unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
+        bench = BENCHMARKS[name]
+        size = size or bench.default_size
+        if size <= 0:
+            raise CommandError("--size must be positive.")
+        result = bench.func(size=size, log=lambda message: self.stderr.write(message))
+        self.stdout.write(json.dumps(result.as_line(name, size)))
