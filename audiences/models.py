@@ -78,14 +78,14 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.full_name or self.external_id
 
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
-
     def save(self, *args, **kwargs):
         if self.bucket is None:
             self.bucket = customer_bucket(self.external_id)
         super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
 
 
 class Event(models.Model):
@@ -138,6 +138,9 @@ class TopicOptOut(models.Model):
             models.UniqueConstraint(fields=["customer", "topic"], name="topic_opt_out_unique"),
         ]
         indexes = [models.Index(fields=["topic", "customer"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} opted out of {self.topic_id}"
 
 
 class StageRule(models.Model):
@@ -229,3 +232,6 @@ class SegmentMember(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["segment", "customer"], name="segment_member_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.segment_id}"

@@ -94,7 +94,9 @@ class EventResult:
 
 
 @transaction.atomic
-def events_track(*, items: Sequence[EventInput], create_customers: bool = True) -> list[EventResult]:
+def events_track(
+    *, items: Sequence[EventInput], create_customers: bool = True
+) -> list[EventResult]:
     """Store a batch of events once each, run the stage rules on them, and announce them.
 
     A client event id already stored for that customer makes the item a duplicate (a retry);
