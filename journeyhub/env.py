@@ -1,5 +1,6 @@
 """Small, loud readers of environment variables for settings.py."""
 
+import json
 import os
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -79,3 +80,42 @@ def database_from_url(url: str) -> dict:
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {parsed.scheme!r} is not supported (use postgres:// or sqlite:///)."
     )
+
+
+def push_apps_from_env() -> dict[str, dict[str, dict]]:
+    """Provider credentials by kind and application id.
+
+    {"fcm": {"default": {"credentials_file": ..., "project_id": ..., "endpoint": ...}},
+     "apns": {"default": {"key_file": ..., "key_id": ..., "team_id": ..., "topic": ...,
+                          "use_sandbox": false}},
+     "webpush": {"default": {"vapid_private_key": ..., "vapid_public_key": ...,
+                             "vapid_subject": "mailto:..."}}}
+    """
+    apps: dict[str, dict[str, dict]] = {"fcm": {}, "apns": {}, "webpush": {}}
+    path = os.environ.get("PUSH_APPS_FILE")
+    if path:
+        try:
+            with open(path) as handle:
+                loaded = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise ImproperlyConfigured(f"PUSH_APPS_FILE={path!r} is unreadable: {error}")
+        if not isinstance(loaded, dict) or not set(loaded) <= set(apps):
+            raise ImproperlyConfigured("PUSH_APPS_FILE must map fcm/apns/webpush to app configs.")
+        apps.update(loaded)
+    single = {
+        "fcm": {"credentials_file": "FCM_CREDENTIALS_FILE", "project_id": "FCM_PROJECT_ID",
+                "endpoint": "FCM_ENDPOINT"},
+        "apns": {"key_file": "APNS_KEY_FILE", "key_id": "APNS_KEY_ID", "team_id": "APNS_TEAM_ID",
+                 "topic": "APNS_TOPIC", "use_sandbox": "APNS_USE_SANDBOX"},
+        "webpush": {"vapid_private_key": "WEBPUSH_VAPID_PRIVATE_KEY",
+                    "vapid_public_key": "WEBPUSH_VAPID_PUBLIC_KEY",
+                    "vapid_subject": "WEBPUSH_VAPID_SUBJECT"},
+    }
+    for kind, variables in single.items():
+        values = {key: os.environ[var] for key, var in variables.items() if os.environ.get(var)}
+        if values:
+            apps[kind].setdefault("default", {}).update(values)
+    if "use_sandbox" in apps["apns"].get("default", {}):
+        flag = apps["apns"]["default"]["use_sandbox"]
+        apps["apns"]["default"]["use_sandbox"] = str(flag).lower() in TRUE_WORDS
+    return apps

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from journeyhub.env import database_from_url, env_bool, env_int, env_list, env_str
+from journeyhub.env import (
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    push_apps_from_env,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("JOURNEYHUB_VAR_DIR", str(BASE_DIR / "var")))
@@ -193,6 +200,12 @@ SPECTACULAR_SETTINGS = {
 CUSTOMER_TOKEN_MAX_AGE_SECONDS = env_int("CUSTOMER_TOKEN_MAX_AGE_SECONDS", 30 * 24 * 3600)
 
 # --- Push providers ---------------------------------------------------------------------------
+# Like EMAIL_BACKEND: the real providers, or notifications.providers.console.ConsoleBackend
+# (prints), or notifications.providers.locmem.LocmemBackend (keeps messages in memory; tests).
+PUSH_BACKEND = env_str("PUSH_BACKEND", "notifications.providers.real.ProviderBackend")
+# Credentials per provider and application id. PUSH_APPS_FILE points at a JSON file of the same
+# shape for several apps per platform; the single-app variables below fill "default".
+PUSH_APPS = push_apps_from_env()
 PUSH_NOTIFICATIONS_SETTINGS = {
     # One device row per token: enforced by a unique index, so concurrent registrations of the
     # same token cannot create twins.
