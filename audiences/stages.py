@@ -6,11 +6,12 @@ fires ``stage_changed`` per customer after the rows exist."""
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from audiences.models import Customer, Event, StageRule, StageTransition
+from audiences.models import Customer, Event, Stage, StageRule, StageTransition
 from audiences.signals import stage_changed
 
 INACTIVITY_CHUNK = 1000  # customers moved per transaction by the inactivity sweep
@@ -103,3 +104,25 @@ def stage_rules_apply_inactivity(*, now=None) -> int:
                     break
                 moved += len(_move(customer_ids=chunk, rule=rule, cause=cause))
     return moved
+
+
+@transaction.atomic
+def customer_stage_set(*, customer: Customer, stage: str, cause: str) -> StageTransition | None:
+    """Move one customer to ``stage`` by hand (the admin, an import), recording the transition
+    and announcing it like a rule would. Returns None when the customer is already there."""
+    if stage not in Stage.values:
+        raise ValidationError({"stage": f"Unknown stage {stage!r}."})
+    current = Customer.objects.select_for_update().values_list("stage", flat=True).get(
+        pk=customer.pk
+    )
+    customer.stage = current
+    if current == stage:
+        return None
+    now = timezone.now()
+    Customer.objects.filter(pk=customer.pk).update(stage=stage, stage_changed_at=now)
+    transition = StageTransition.objects.create(
+        customer=customer, from_stage=current, to_stage=stage, at=now, cause=cause
+    )
+    transaction.on_commit(lambda: _announce([transition]))
+    customer.stage, customer.stage_changed_at = stage, now
+    return transition
