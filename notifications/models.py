@@ -1,3 +1,5 @@
+from datetime import time
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -86,3 +88,213 @@ class Device(models.Model):
     @property
     def can_receive(self) -> bool:
         return self.is_active and self.permission != self.Permission.DENIED
+
+
+class Template(models.Model):
+    """A push message. Title, body, image, URL and data values are Django templates rendered
+    over a safe context (see notifications.rendering)."""
+
+    class Priority(models.TextChoices):
+        NORMAL = "normal", "Normal"
+        HIGH = "high", "High (time-sensitive)"
+
+    name = models.CharField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    image_url = models.CharField(max_length=500, blank=True)
+    url = models.CharField(max_length=500, blank=True, help_text="Deep link or web URL.")
+    data = models.JSONField(default=dict, blank=True, help_text="Custom key/value data.")
+    topic = models.ForeignKey(
+        "audiences.Topic", null=True, blank=True, on_delete=models.PROTECT,
+        help_text="Consent topic: customers who opted out of it are skipped.",
+    )
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    ttl_seconds = models.PositiveIntegerField(
+        default=24 * 3600, help_text="How long providers keep trying to reach an offline device."
+    )
+    collapse_key = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemplateTranslation(models.Model):
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="translations")
+    locale = models.CharField(max_length=35, help_text="e.g. pt or pt-BR")
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["template", "locale"], name="translation_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} [{self.locale}]"
+
+
+class DeliverySettings(models.Model):
+    """Global delivery controls, one row (pk=1), edited in the admin."""
+
+    frequency_cap = models.PositiveIntegerField(
+        default=3, help_text="Most non-transactional pushes a customer gets per window; 0 = off."
+    )
+    frequency_window_hours = models.PositiveIntegerField(default=24)
+    quiet_hours_start = models.TimeField(default=time(21, 0), help_text="Customer's local time.")
+    quiet_hours_end = models.TimeField(default=time(8, 0), help_text="Customer's local time.")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "delivery settings"
+
+    def __str__(self) -> str:
+        return "Delivery settings"
+
+    @classmethod
+    def load(cls) -> "DeliverySettings":
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class Send(models.Model):
+    """One template sent to one audience, with its controls."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        FANNING_OUT = "fanning_out", "Building the audience"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="sends")
+    segment = models.ForeignKey(
+        "audiences.Segment", null=True, blank=True, on_delete=models.PROTECT
+    )
+    customer_ids = models.JSONField(null=True, blank=True, help_text="Explicit audience.")
+    trigger_event = models.ForeignKey(
+        "audiences.Event", null=True, blank=True, on_delete=models.SET_NULL,
+        help_text="The event whose properties personalise the message.",
+    )
+    throttle_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    respect_quiet_hours = models.BooleanField(default=True)
+    cap_exempt = models.BooleanField(
+        default=False, help_text="Transactional: not counted against, nor stopped by, the cap."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Never sent after this.")
+    source = models.CharField(max_length=100, blank=True, help_text="e.g. campaign:3/step:7")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["source"])]
+
+    def __str__(self) -> str:
+        return f"Send #{self.pk}: {self.template}"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class Delivery(models.Model):
+    """One (send, customer, device): sent, failed, or skipped with a reason. A customer who
+    was targeted but cannot be sent to has one row with no device."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    class Reason(models.TextChoices):
+        FREQUENCY_CAPPED = "frequency_capped", "Frequency capped"
+        QUIET_HOURS_DEFERRED = "quiet_hours_deferred", "Deferred to the end of quiet hours"
+        OPTED_OUT = "opted_out", "Opted out"
+        NO_ACTIVE_DEVICE = "no_active_device", "No active device"
+        EXPIRED = "expired", "Expired before sending"
+        RENDER_ERROR = "render_error", "Template failed to render"
+        DEAD_TOKEN = "dead_token", "Token no longer valid"
+        PROVIDER_REJECTED = "provider_rejected", "Refused by the provider"
+        RETRIES_EXHAUSTED = "retries_exhausted", "Temporary errors, gave up"
+        SEND_CANCELLED = "send_cancelled", "Send cancelled"
+
+    id = models.BigAutoField(primary_key=True)
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="deliveries")
+    customer = models.ForeignKey("audiences.Customer", on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    kind = models.CharField(max_length=10, choices=Device.Kind.choices, blank=True)
+    application_id = models.CharField(max_length=64, blank=True)
+    batch_no = models.IntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=30, choices=Reason.choices, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["send", "batch_no", "status"]),
+            models.Index(fields=["customer", "sent_at"]),  # frequency cap look-back
+            models.Index(fields=["send", "status", "reason"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["send", "customer", "device"], name="delivery_once_per_device",
+                condition=Q(device__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["send", "customer"], name="delivery_once_per_skipped_customer",
+                condition=Q(device__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery #{self.pk} ({self.status})"
+
+
+class DeliveryBatch(models.Model):
+    """At most MAX_BATCH_SIZE deliveries of one send, provider kind and application id: the
+    unit one Celery task claims and sends."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        DONE = "done", "Done"
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="batches")
+    number = models.IntegerField()
+    kind = models.CharField(max_length=10, choices=Device.Kind.choices)
+    application_id = models.CharField(max_length=64, blank=True)
+    size = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    not_before = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "delivery batches"
+        constraints = [
+            models.UniqueConstraint(fields=["send", "number"], name="batch_number_unique"),
+        ]
+        indexes = [models.Index(fields=["status", "not_before"])]
+
+    def __str__(self) -> str:
+        return f"Batch {self.number} of send #{self.send_id}"
