@@ -1,0 +1,174 @@
+"""Personalise templates with the Django template language over a safe context.
+
+The context holds plain values only (strings, numbers, dicts, lists), never model instances,
+and the engine has no template loaders and no tags that reach outside the context (debug,
+load, include, extends, url, csrf_token). So a template can read the customer it is rendered
+for, the triggering event, the latest event of a named kind and the campaign: nothing else."""
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Max
+from django.template import (
+    Context,
+    Engine,
+    Library,
+    TemplateSyntaxError,
+    defaultfilters,
+    defaulttags,
+)
+
+from audiences.models import Customer, Event
+from notifications.models import Template
+
+MAX_PAYLOAD_BYTES = 4096  # FCM and APNs refuse larger payloads; Web Push allows a little less
+FORBIDDEN_TAGS = {"debug", "load", "url", "csrf_token"}
+LAST_EVENT_RE = re.compile(r"\blast\.([A-Za-z0-9_]+)")
+
+
+def _engine() -> Engine:
+    engine = Engine(autoescape=False, loaders=[], builtins=[])
+    safe_tags = Library()
+    safe_tags.tags = {n: t for n, t in defaulttags.register.tags.items() if n not in FORBIDDEN_TAGS}
+    safe_tags.filters = dict(defaultfilters.register.filters)
+    engine.template_builtins = [safe_tags]
+    return engine
+
+
+ENGINE = _engine()
+
+
+class RenderError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Rendered:
+    title: str
+    body: str
+    image_url: str
+    url: str
+    data: dict[str, str] = field(default_factory=dict)
+
+    def payload_bytes(self) -> int:
+        """Size of the notification as APNs counts it (the strictest of the three)."""
+        payload = {
+            "aps": {"alert": {"title": self.title, "body": self.body}, "mutable-content": 1},
+            "image": self.image_url, "url": self.url, **self.data,
+        }
+        return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def customer_context(customer: Customer) -> dict:
+    return {
+        "external_id": customer.external_id,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "full_name": customer.full_name,
+        "locale": customer.locale,
+        "time_zone": customer.time_zone,
+        "stage": customer.stage,
+        "referral_code": customer.referral_code,
+        "attributes": dict(customer.attributes or {}),
+    }
+
+
+def message_context(*, customer: Customer, event_properties: dict | None = None,
+                    last_events: dict[str, dict] | None = None,
+                    campaign: dict | None = None) -> dict:
+    return {
+        "customer": customer_context(customer),
+        "event": dict(event_properties or {}),
+        "last": dict(last_events or {}),
+        "campaign": dict(campaign or {}),
+    }
+
+
+def last_event_names(template: Template) -> set[str]:
+    """Event names the template reads as ``last.<name>``, so a batch can prefetch them."""
+    sources = [template.title, template.body, template.image_url, template.url]
+    sources += [str(value) for value in (template.data or {}).values()]
+    if template.pk:
+        sources += [t for tr in template.translations.all() for t in (tr.title, tr.body)]
+    return {name for source in sources for name in LAST_EVENT_RE.findall(source)}
+
+
+def last_events_for(customer_ids: Iterable[int], names: set[str]) -> dict[int, dict[str, dict]]:
+    """The newest event of each name for each customer: two queries for a whole batch."""
+    if not names:
+        return {}
+    newest_ids = (
+        Event.objects.filter(customer_id__in=list(customer_ids), name__in=names)
+        .values("customer_id", "name").annotate(newest=Max("id")).values_list("newest", flat=True)
+    )
+    found: dict[int, dict[str, dict]] = {}
+    for customer_id, name, properties in Event.objects.filter(pk__in=list(newest_ids)).values_list(
+        "customer_id", "name", "properties"
+    ):
+        found.setdefault(customer_id, {})[name] = properties
+    return found
+
+
+def pick_translation(template: Template, locale: str) -> tuple[str, str]:
+    """(title, body) for the customer's locale: exact, then its language, then the default.
+    Uses template.translations.all(), so prefetch them for a batch."""
+    translations = {tr.locale.lower(): tr for tr in template.translations.all()}
+    wanted = (locale or "").lower()
+    chosen = translations.get(wanted) or translations.get(wanted.split("-")[0])
+    return (chosen.title, chosen.body) if chosen else (template.title, template.body)
+
+
+def render(template: Template, context: dict, *, text: tuple[str, str] | None = None) -> Rendered:
+    """Render a template; ``text`` is the (title, body) of a translation, if one applies."""
+    title, body = text or (template.title, template.body)
+    ctx = Context(context, autoescape=False)
+    try:
+        rendered = Rendered(
+            title=_render_one(title, ctx).strip(),
+            body=_render_one(body, ctx).strip(),
+            image_url=_render_one(template.image_url, ctx).strip(),
+            url=_render_one(template.url, ctx).strip(),
+            data={str(k): _render_one(str(v), ctx) for k, v in (template.data or {}).items()},
+        )
+    except TemplateSyntaxError as error:
+        raise RenderError(f"template syntax: {error}") from error
+    except Exception as error:  # noqa: BLE001 - any filter may raise on odd values
+        raise RenderError(f"{type(error).__name__}: {error}") from error
+    if not rendered.title and not rendered.body:
+        raise RenderError("the message rendered empty")
+    if rendered.payload_bytes() > MAX_PAYLOAD_BYTES:
+        raise RenderError(
+            f"payload is {rendered.payload_bytes()} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit"
+        )
+    return rendered
+
+
+def _render_one(source: str, ctx: Context) -> str:
+    if not source:
+        return ""
+    if "{" not in source:
+        return source
+    return ENGINE.from_string(source).render(ctx)
+
+
+SAMPLE_CUSTOMER = Customer(
+    external_id="sample", first_name="Alexandra", last_name="Montgomery-Smith", locale="en",
+    time_zone="Europe/Lisbon", stage="engagement", referral_code="SAMPLE2345",
+    attributes={"city": "Lisbon"},
+)
+
+
+def template_check(template: Template, *, texts: Iterable[tuple[str, str, str]] = ()) -> list[str]:
+    """Problems that make a template unsendable, checked when it is saved: syntax errors,
+    forbidden tags, and a payload over the limit for a realistic sample customer. ``texts``
+    are the translations as (locale, title, body)."""
+    problems = []
+    context = message_context(customer=SAMPLE_CUSTOMER)
+    for locale, title, body in [("", template.title, template.body), *texts]:
+        try:
+            render(template, context, text=(title, body))
+        except RenderError as error:
+            problems.append(f"[{locale}] {error}" if locale else str(error))
+    return problems
