@@ -187,3 +187,61 @@ def _announce(events: list[Event]) -> None:
 def customer_token_mint(*, customer: Customer) -> str:
     """A token the brand backend hands to its app; it authenticates as this customer only."""
     return signing.dumps({"c": customer.pk}, salt=CUSTOMER_TOKEN_SALT, compress=True)
+
+
+# --- Segments ---------------------------------------------------------------------------------
+# The segment section keeps its own imports so that it reads on its own.
+from collections.abc import Iterable  # noqa: E402
+
+from audiences.models import Segment, SegmentMember  # noqa: E402
+from audiences.segments import validate_rules  # noqa: E402
+from audiences.selectors import UnknownExternalIds, external_ids_resolve  # noqa: E402
+
+
+@transaction.atomic
+def segment_save(*, segment: Segment) -> Segment:
+    """Validate and store a segment, new or changed. A dynamic segment's rules must compile
+    (which also refuses reference cycles and unknown topics); a static segment keeps no rules,
+    its members come from segment_members_replace."""
+    if segment.kind == Segment.Kind.STATIC:
+        segment.rules = {}
+    else:
+        try:
+            validate_rules(segment.rules, segment_id=segment.pk)
+        except ValidationError as error:
+            raise ValidationError({"rules": error.messages})
+    segment.full_clean()
+    segment.save()
+    return segment
+
+
+def segment_create(*, name: str, kind: str = Segment.Kind.DYNAMIC, rules=None,
+                   description: str = "") -> Segment:
+    segment = Segment(name=name, kind=kind, rules={} if rules is None else rules,
+                      description=description)
+    return segment_save(segment=segment)
+
+
+@transaction.atomic
+def segment_members_replace(*, segment: Segment, external_ids: Iterable[str]) -> int:
+    """Make a static segment's members exactly the customers named by ``external_ids``.
+    Returns the new member count.
+
+    One entry per line of the source (blank entries are skipped but counted, so reported line
+    numbers match the file). If any id names no customer, raises ValidationError listing the
+    first 20 with their line numbers, and nothing changes. Ids go in chunks: memory stays
+    bounded, and each chunk is one lookup and one INSERT."""
+    if segment.kind != Segment.Kind.STATIC:
+        raise ValidationError("Only a static segment takes an uploaded member list.")
+    Segment.objects.select_for_update().get(pk=segment.pk)  # one replace at a time
+    SegmentMember.objects.filter(segment=segment).delete()
+    unknown = UnknownExternalIds()
+    for known, missing in external_ids_resolve(external_ids):
+        unknown.add(missing)
+        if not unknown.total:  # once doomed, only count the rest; the rollback undoes all
+            SegmentMember.objects.bulk_create(
+                [SegmentMember(segment=segment, customer_id=pk) for pk in known.values()],
+                ignore_conflicts=True,  # an id listed twice
+            )
+    unknown.raise_if_any()
+    return SegmentMember.objects.filter(segment=segment).count()

@@ -1,0 +1,88 @@
+"""Reads shared by the admin, the API, campaigns and reports."""
+
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from audiences.models import Customer, Segment, SegmentMember
+from audiences.segments import compile_rules
+
+EXTERNAL_ID_CHUNK = 5000  # ids looked up per query: well under SQLite's 32766 parameters
+UNKNOWN_IDS_SHOWN = 20  # unknown ids listed in an upload error; the rest are only counted
+
+
+def customers_matching(rules: Any) -> QuerySet[Customer]:
+    """Customers matching segment rules, as one lazy query. Raises ValidationError if the rules
+    are invalid."""
+    return Customer.objects.filter(compile_rules(rules))
+
+
+def segment_customers(segment: Segment) -> QuerySet[Customer]:
+    """A static segment's members, or the customers a dynamic segment's rules match now."""
+    if segment.kind == Segment.Kind.STATIC:
+        members = SegmentMember.objects.filter(segment=segment).values("customer_id")
+        return Customer.objects.filter(pk__in=members)
+    return Customer.objects.filter(compile_rules(segment.rules, segment_id=segment.pk))
+
+
+def segment_count(segment: Segment) -> int:
+    """How many customers are in the segment: one COUNT query."""
+    if segment.kind == Segment.Kind.STATIC:
+        return SegmentMember.objects.filter(segment=segment).count()
+    return segment_customers(segment).count()
+
+
+def segment_sample(segment: Segment, n: int = 10) -> list[Customer]:
+    """A few members to eyeball, newest customers first (walks the primary key index)."""
+    return list(segment_customers(segment).order_by("-pk")[:n])
+
+
+def external_ids_resolve(
+    external_ids: Iterable[str],
+) -> Iterator[tuple[dict[str, int], list[tuple[int, str]]]]:
+    """Look external ids up in chunks, with bounded memory.
+
+    ``external_ids`` holds one entry per line of the source (1-based line numbers); blank
+    entries are skipped but counted, so reported lines match the file. Yields, per chunk,
+    ({external_id: customer pk} for the known ones, [(line, external_id)] for the unknown)."""
+    numbered = ((line, eid.strip()) for line, eid in enumerate(external_ids, start=1))
+    wanted = ((line, eid) for line, eid in numbered if eid)
+    while chunk := list(islice(wanted, EXTERNAL_ID_CHUNK)):
+        ids = {eid for _, eid in chunk}
+        known = dict(
+            Customer.objects.filter(external_id__in=ids).values_list("external_id", "pk")
+        )
+        yield known, [(line, eid) for line, eid in chunk if eid not in known]
+
+
+class UnknownExternalIds:
+    """Collects external ids that name no customer and reports them as one ValidationError:
+    how many, and the first UNKNOWN_IDS_SHOWN with their line numbers."""
+
+    def __init__(self) -> None:
+        self.total, self.first = 0, []
+
+    def add(self, unknown: list[tuple[int, str]]) -> None:
+        self.total += len(unknown)
+        self.first.extend(unknown[: UNKNOWN_IDS_SHOWN - len(self.first)])
+
+    def raise_if_any(self) -> None:
+        if not self.total:
+            return
+        listed = "; ".join(f"line {line}: {eid!r}" for line, eid in self.first)
+        more = f"; and {self.total - len(self.first)} more" if self.total > len(self.first) else ""
+        raise ValidationError(
+            f"{self.total} external id(s) match no customer, so nothing was changed. "
+            f"{listed}{more}."
+        )
+
+
+def external_ids_check(external_ids: Iterable[str]) -> None:
+    """Raise ValidationError if any entry names no customer (see UnknownExternalIds)."""
+    unknown = UnknownExternalIds()
+    for _, missing in external_ids_resolve(external_ids):
+        unknown.add(missing)
+    unknown.raise_if_any()
