@@ -1,0 +1,37 @@
+"""Admin for devices. django-push-notifications registers its own admins for the token rows."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+
+from notifications.models import Device
+from notifications.services import device_deactivate
+
+DEACTIVATED_BY_STAFF = "Deactivated in the admin"
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = (
+        "id", "kind", "platform", "customer", "app_version", "environment", "permission",
+        "is_active", "last_seen_at",
+    )
+    list_filter = ("kind", "platform", "environment", "permission", "is_active")
+    search_fields = ("=customer__external_id", "=app_version")
+    raw_id_fields = ("customer", "apns", "fcm", "webpush")
+    list_select_related = ("customer",)
+    readonly_fields = ("created_at", "deactivated_reason")
+    show_full_result_count = False
+    actions = ("deactivate",)
+
+    @admin.action(description="Deactivate selected devices", permissions=("change",))
+    def deactivate(self, request, queryset: QuerySet[Device]) -> None:
+        active = queryset.filter(is_active=True).select_related("apns", "fcm", "webpush")
+        count = 0
+        for device in active.iterator(chunk_size=500):
+            device_deactivate(device=device, reason=DEACTIVATED_BY_STAFF)
+            count += 1
+        if count:
+            self.message_user(request, f"Deactivated {count} device(s).", messages.SUCCESS)
+        else:
+            self.message_user(request, "The selected devices were already inactive.",
+                              messages.WARNING)
