@@ -1,12 +1,147 @@
-"""One JSON error shape for the API, including errors raised by services."""
+"""One JSON error shape for the API, and the input checks every endpoint shares.
+
+Every error body is ``{"detail": "...", "code": "..."}``; validation errors add ``"errors"``,
+a map of field name to messages. Bad input is reported, never silently ignored or turned into
+a 500: unknown fields, text the database cannot store, deep nesting and the errors services
+raise all become 400s here."""
+
+import logging
+import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, parsers, serializers
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+logger = logging.getLogger(__name__)
+
+# PostgreSQL text and jsonb cannot hold NUL, and no database can encode a lone UTF-16 surrogate
+# (JSON allows both as \u escapes); rejected at parse time so no field can smuggle them in.
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+# A full batch of 1000 events at 5 KB each; bounds the memory one request can take.
+MAX_JSON_BODY_BYTES = 5 * 1024 * 1024
+
+
+class BodyTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = f"Request bodies are limited to {MAX_JSON_BODY_BYTES // (1024 * 1024)} MB."
+    default_code = "body_too_large"
 
 
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail=detail)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        # A bug, not bad input: keep the traceback in the logs and the body JSON.
+        logger.exception("Unhandled API error", exc_info=exc)
+        set_rollback()
+        return Response({"detail": "Server error.", "code": "server_error"}, status=500)
+    response.data = _error_body(exc, response.data)
+    return response
+
+
+def _error_body(exc, data) -> dict:
+    if isinstance(exc, exceptions.ValidationError):
+        errors = data if isinstance(data, dict) else {"non_field_errors": data}
+        return {"detail": "Invalid input.", "code": "invalid", "errors": errors}
+    detail = data.get("detail", "") if isinstance(data, dict) else data
+    return {"detail": str(detail), "code": getattr(detail, "code", None) or "error"}
+
+
+def unstorable_text_path(value, path: str = "") -> str | None:
+    """The location of the first string (key or value) in a JSON value that the database
+    cannot store, or None. Iterative, so a deeply nested body cannot exhaust the stack."""
+    stack = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if UNSTORABLE_TEXT.search(item):
+                return where or "body"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if UNSTORABLE_TEXT.search(key):
+                    return where or "body"
+                stack.append((f"{where}.{key}" if where else key, child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
+    return None
+
+
+class StrictJSONParser(parsers.JSONParser):
+    """JSON only, and only text the database can store."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        meta = parser_context["request"].META if parser_context else {}
+        try:
+            length = int(meta.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_JSON_BODY_BYTES:
+            raise BodyTooLarge()
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.")
+        where = unstorable_text_path(data)
+        if where is not None:
+            raise exceptions.ParseError(
+                f"JSON parse error - {where} holds a NUL character or a lone surrogate."
+            )
+        return data
+
+
+class StrictFieldsMixin:
+    """Serializer mixin: a field the serializer does not accept is an error, not ignored, so a
+    typo ("emial") or a read-only field sent back fails loudly instead of being dropped."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, f in self.fields.items() if not f.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise serializers.ValidationError({
+                    name: ["This field is read-only." if name in self.fields else "Unknown field."]
+                    for name in unknown
+                })
+        return super().to_internal_value(data)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error response (documentation only)."""
+
+    detail = serializers.CharField(help_text="What went wrong, for a person.")
+    code = serializers.CharField(help_text="What went wrong, for a program.")
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Field name to messages; errors about the whole body are under "
+                  "non_field_errors.",
+    )
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input: malformed JSON, unknown fields or wrong values.",
+    401: "Missing, malformed, unknown, revoked or expired credentials.",
+    403: "The API key lacks the scope this endpoint needs.",
+    404: "Not found (or not yours).",
+    413: "Request body too large.",
+    415: "Send Content-Type: application/json.",
+    429: "Too many requests: wait the seconds given in Retry-After.",
+}
+
+
+def error_responses(*statuses: int) -> dict:
+    """drf-spectacular ``responses`` entries for the given error statuses."""
+    return {
+        status: OpenApiResponse(
+            ValidationErrorSerializer if status == 400 else ErrorSerializer,
+            description=ERROR_DESCRIPTIONS[status],
+        )
+        for status in statuses
+    }

@@ -3,9 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
-    path("", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("audiences.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    # Last: the admin at the root ends with a catch-all that would swallow /api/ paths.
+    path("", admin.site.urls),
 ]

@@ -1,0 +1,175 @@
+"""Shapes of the customer, consent and event endpoints. Validation only: the writes are services."""
+
+from datetime import timedelta
+
+from rest_framework import serializers
+
+from audiences.models import Customer, Event, Topic, TopicOptOut, validate_time_zone
+from journeyhub.api_errors import UNSTORABLE_TEXT, StrictFieldsMixin
+
+EXTERNAL_ID_MAX = Customer._meta.get_field("external_id").max_length
+EVENT_NAME_MAX = Event._meta.get_field("name").max_length
+EVENT_ID_MAX = Event._meta.get_field("client_event_id").max_length
+FUTURE_TOLERANCE = timedelta(days=1)  # clocks on phones drift; a day ahead is a bug, not drift
+# Loose BCP 47: language, then subtags (en, pt-BR, zh-Hant-TW); the app's catalogue decides more.
+LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+TOPIC_LIST_MAX = 200
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    opted_out_topics = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = [
+            "external_id", "first_name", "last_name", "email", "locale", "time_zone",
+            "attributes", "push_opt_out", "opted_out_topics", "stage", "stage_changed_at",
+            "last_seen_at", "referral_code", "bucket", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_opted_out_topics(self, customer: Customer) -> list[str]:
+        return list(
+            TopicOptOut.objects.filter(customer=customer)
+            .order_by("topic__key").values_list("topic__key", flat=True)
+        )
+
+
+class MyProfileSerializer(serializers.ModelSerializer):
+    """A customer's view of themselves. Attributes, stage and bucket describe the customer for
+    the brand's marketing (and bucket decides holdouts), so the app does not see them."""
+
+    class Meta:
+        model = Customer
+        fields = [
+            "external_id", "first_name", "last_name", "email", "locale", "time_zone",
+            "referral_code",
+        ]
+        read_only_fields = fields
+
+
+class CustomerProfileUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    """What a customer may change about themselves through the app."""
+
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    locale = serializers.RegexField(
+        LOCALE_PATTERN, max_length=35, required=False,
+        error_messages={"invalid": "Give a BCP 47 language tag, e.g. en or pt-BR."},
+    )
+    time_zone = serializers.CharField(
+        max_length=64, required=False, validators=[validate_time_zone],
+        help_text="An IANA time zone, e.g. Europe/Lisbon.",
+    )
+
+
+class CustomerUpsertSerializer(CustomerProfileUpdateSerializer):
+    """What the brand backend may set. Absent fields keep their value."""
+
+    email = serializers.EmailField(required=False, allow_blank=True)
+    attributes = serializers.DictField(
+        required=False,
+        help_text="Merged into the stored attributes key by key; a null value deletes the key.",
+    )
+    push_opt_out = serializers.BooleanField(required=False)
+    opted_out_topics = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=TOPIC_LIST_MAX,
+        help_text="Replaces the customer's topic opt-outs (topic keys, see GET /topics/).",
+    )
+
+
+class ConsentUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    push_opt_out = serializers.BooleanField()
+    opted_out_topics = serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=TOPIC_LIST_MAX,
+        help_text="Every topic the customer opts out of; the others are opted in.",
+    )
+
+
+class TopicConsentSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    opted_in = serializers.BooleanField()
+
+
+class ConsentSerializer(serializers.Serializer):
+    push_opt_out = serializers.BooleanField()
+    topics = TopicConsentSerializer(many=True)
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Topic
+        fields = ["key", "name", "description"]
+
+
+class CustomerTokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class EventSerializer(StrictFieldsMixin, serializers.Serializer):
+    """One event from the brand backend. ``events.parse_event_items`` applies the same rules to
+    batches without a serializer per item; tests hold the two to the same answers."""
+
+    customer_id = serializers.CharField(
+        max_length=EXTERNAL_ID_MAX, trim_whitespace=False,
+        help_text="The customer's external id; an unknown id creates the customer.",
+    )
+    name = serializers.CharField(max_length=EVENT_NAME_MAX, trim_whitespace=False)
+    properties = serializers.DictField(required=False, default=dict)
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601; defaults to now; at most a day in the future."
+    )
+    event_id = serializers.CharField(
+        max_length=EVENT_ID_MAX, required=False, allow_null=True, trim_whitespace=False,
+        help_text="The sender's id for this event: a retry with the same id is a duplicate.",
+    )
+
+    def validate_occurred_at(self, value):
+        if value > self.context["now"] + FUTURE_TOLERANCE:
+            raise serializers.ValidationError("Must not be more than a day in the future.")
+        return value
+
+
+class MyEventSerializer(EventSerializer):
+    """One event from the app: always the token's customer."""
+
+    customer_id = None
+
+
+class EventBatchSerializer(serializers.Serializer):
+    """Documents the batch body; the view validates items with ``parse_event_items``."""
+
+    events = EventSerializer(many=True, min_length=1, max_length=1000)
+
+
+class MyEventBatchSerializer(serializers.Serializer):
+    events = MyEventSerializer(many=True, min_length=1, max_length=1000)
+
+
+class EventCreatedSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["created", "duplicate"])
+    id = serializers.IntegerField()
+
+
+class EventBatchItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["created", "duplicate", "invalid"])
+    id = serializers.IntegerField(required=False, help_text="Absent when invalid.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="Only when invalid: field name to messages.",
+    )
+
+
+class EventBatchResultSerializer(serializers.Serializer):
+    results = EventBatchItemResultSerializer(many=True)
+
+
+def external_id_errors(external_id: str) -> list[str]:
+    if len(external_id) > EXTERNAL_ID_MAX:
+        return [f"Ensure this field has no more than {EXTERNAL_ID_MAX} characters."]
+    if UNSTORABLE_TEXT.search(external_id):
+        return ["Must not contain NUL characters or lone surrogates."]
+    return []

@@ -1,0 +1,102 @@
+"""The app's own devices (customer token). A device of another customer answers 404 exactly as a
+device that does not exist, so ids reveal nothing."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+
+from audiences.api.auth import AppApiView
+from audiences.models import Customer
+from journeyhub.api_errors import error_responses
+from notifications.api.serializers import (
+    DeviceRegisterSerializer,
+    DeviceSerializer,
+    DeviceUpdateSerializer,
+)
+from notifications.models import Device
+from notifications.services import device_delete, device_register, device_update
+
+MAX_ID = 2**63 - 1  # a bigger number cannot be a primary key; the database would refuse it
+DEVICE_ID = OpenApiParameter("device_id", int, OpenApiParameter.PATH)
+
+
+class DevicePagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 100
+
+
+def _devices_of(customer: Customer):
+    return (Device.objects.filter(customer=customer).select_related("apns", "fcm", "webpush")
+            .order_by("-last_seen_at", "-pk"))
+
+
+def _device_of(customer: Customer, device_id: str) -> Device:
+    pk = int(device_id) if device_id.isascii() and device_id.isdigit() else 0
+    device = _devices_of(customer).filter(pk=pk).first() if 0 < pk <= MAX_ID else None
+    if device is None:
+        raise NotFound("No such device.")
+    return device
+
+
+class DeviceListView(AppApiView, GenericAPIView):
+    serializer_class = DeviceSerializer
+    pagination_class = DevicePagination
+
+    def get_queryset(self):
+        return _devices_of(self.request.auth)
+
+    @extend_schema(
+        tags=["devices"], summary="List my devices", responses={
+            200: DeviceSerializer(many=True), **error_responses(401, 429)},
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(DeviceSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=["devices"], summary="Register a device",
+        description="Registering a token again updates its device (200); a token registered by "
+                    "another customer moves to this one (200).",
+        request=DeviceRegisterSerializer,
+        responses={
+            201: OpenApiResponse(DeviceSerializer, description="A new device."),
+            200: OpenApiResponse(DeviceSerializer, description="A known token, updated."),
+            **error_responses(400, 401, 413, 415, 429),
+        },
+    )
+    def post(self, request):
+        serializer = DeviceRegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device, created = device_register(customer=request.auth, **serializer.validated_data)
+        return Response(DeviceSerializer(device).data, status=201 if created else 200)
+
+
+class DeviceDetailView(AppApiView):
+    @extend_schema(
+        tags=["devices"], summary="Read one of my devices", parameters=[DEVICE_ID],
+        responses={200: DeviceSerializer, **error_responses(401, 404, 429)},
+    )
+    def get(self, request, device_id):
+        return Response(DeviceSerializer(_device_of(request.auth, device_id)).data)
+
+    @extend_schema(
+        tags=["devices"], summary="Update one of my devices", parameters=[DEVICE_ID],
+        request=DeviceUpdateSerializer,
+        responses={200: DeviceSerializer, **error_responses(400, 401, 404, 413, 415, 429)},
+    )
+    def patch(self, request, device_id):
+        device = _device_of(request.auth, device_id)
+        serializer = DeviceUpdateSerializer(data=request.data, context={"device": device})
+        serializer.is_valid(raise_exception=True)
+        device = device_update(device=device, **serializer.validated_data)
+        return Response(DeviceSerializer(device).data)
+
+    @extend_schema(
+        tags=["devices"], summary="Forget one of my devices", parameters=[DEVICE_ID],
+        responses={204: None, **error_responses(401, 404, 429)},
+    )
+    def delete(self, request, device_id):
+        device_delete(device=_device_of(request.auth, device_id))
+        return Response(status=204)
