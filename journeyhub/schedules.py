@@ -20,6 +20,12 @@ SYSTEM_TASKS = [
         crontab="*/15 * * * *",
         expires_seconds=14 * 60,
     ),
+    SystemTask(
+        name="Delivery: sweep dead workers' batches and dispatch due batches",
+        task="notifications.tasks.deliveries_sweep",
+        crontab="* * * * *",
+        expires_seconds=55,
+    ),
 ]
 
 

@@ -170,6 +170,11 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Work split by kind so each can get its own workers: see "Scaling out" in the README.
+CELERY_TASK_ROUTES = {
+    "notifications.tasks.send_fan_out": {"queue": "fanout"},
+    "notifications.tasks.delivery_batch_send": {"queue": "send"},
+}
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -211,6 +216,10 @@ PUSH_NOTIFICATIONS_SETTINGS = {
     # same token cannot create twins.
     "UNIQUE_REG_ID": True,
 }
+
+# A worker holds a claimed batch this long without progress before the sweeper gives the batch
+# to another worker (progress renews it). Sending one chunk must take less than this.
+DELIVERY_BATCH_LEASE_SECONDS = env_int("DELIVERY_BATCH_LEASE_SECONDS", 120)
 
 # --- Import / export --------------------------------------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True

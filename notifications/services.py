@@ -1,12 +1,20 @@
 """Writes on devices. Keyword-only arguments, one transaction each."""
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from audiences.models import Customer
-from notifications.models import Device
+from audiences.services import event_track
+from notifications.fanout import deliveries_materialise
+from notifications.models import Delivery, DeliveryBatch, Device, Send, Template
+from notifications.tracking import tracking_token_read
 
 PROVIDER_MODELS = {
     Device.Kind.APNS: APNSDevice,
@@ -16,6 +24,9 @@ PROVIDER_MODELS = {
 DEVICE_FIELDS = ("platform", "app_version", "locale", "time_zone", "environment", "permission")
 WEBPUSH_FIELDS = ("p256dh", "auth", "browser")
 REGISTER_ATTEMPTS = 3  # a lost race on the unique token index is retried, not reported
+DISPATCH_LIMIT = 5000  # batches enqueued per dispatch tick (2.5M messages)
+REENQUEUE_AFTER_SECONDS = 600  # a queued batch whose task never ran (broker lost it) is resent
+FANOUT_LEASE_FACTOR = 10  # a fan-out may take longer than a batch; give it ten leases
 
 
 def device_register(*, customer: Customer, kind: str, token: str,
@@ -93,7 +104,208 @@ def device_delete(*, device: Device) -> None:
 def device_deactivate(*, device: Device, reason: str) -> Device:
     if not reason:
         raise ValidationError("A deactivated device needs a reason.")
-    Device.objects.filter(pk=device.pk).update(is_active=False, deactivated_reason=reason)
-    type(device.provider_device).objects.filter(pk=device.provider_device.pk).update(active=False)
+    devices_deactivate(reasons={device.pk: reason})
     device.is_active, device.deactivated_reason = False, reason
     return device
+
+
+@transaction.atomic
+def devices_deactivate(*, reasons: dict[int, str]) -> int:
+    """Deactivate devices (id -> reason) and their provider rows, so nobody pushes to them."""
+    by_reason: dict[str, list[int]] = {}
+    for device_id, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(device_id)
+    for reason, ids in by_reason.items():
+        Device.objects.filter(pk__in=ids).update(is_active=False, deactivated_reason=reason)
+    for model in PROVIDER_MODELS.values():
+        model.objects.filter(journey_device__in=list(reasons)).update(active=False)
+    return len(reasons)
+
+
+# --- Sends ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def send_create(*, template: Template, segment=None, customer_ids=None, trigger_event=None,
+                throttle_per_minute: int | None = None, respect_quiet_hours: bool = True,
+                cap_exempt: bool = False, expires_at=None, source: str = "",
+                created_by=None) -> Send:
+    """Create a send to a segment or to customer ids and queue its fan-out (after commit)."""
+    if (segment is None) == (customer_ids is None):
+        raise ValidationError("A send needs exactly one audience: a segment or customer ids.")
+    if throttle_per_minute is not None and throttle_per_minute < 1:
+        raise ValidationError({"throttle_per_minute": "Must be at least 1 message per minute."})
+    send = Send.objects.create(
+        template=template, segment=segment,
+        customer_ids=sorted(set(customer_ids)) if customer_ids is not None else None,
+        trigger_event=trigger_event, throttle_per_minute=throttle_per_minute,
+        respect_quiet_hours=respect_quiet_hours, cap_exempt=cap_exempt, expires_at=expires_at,
+        source=source, created_by=created_by,
+    )
+    _enqueue_on_commit("notifications.tasks.send_fan_out", send.pk)
+    return send
+
+
+def send_fan_out(*, send_id: int) -> int:
+    """Materialise the send's deliveries and batches, then dispatch the due batches.
+
+    Claimed with a conditional UPDATE; a re-run after a crash inserts only what is missing."""
+    now = timezone.now()
+    claimed = Send.objects.filter(pk=send_id, status=Send.Status.QUEUED).update(
+        status=Send.Status.FANNING_OUT, started_at=now
+    )
+    if not claimed:
+        return 0
+    send = Send.objects.select_related("template", "segment").get(pk=send_id)
+    with transaction.atomic():
+        _skipped, queued = deliveries_materialise(send=send, now=now)
+        batches_create(send=send, now=now)
+        Send.objects.filter(pk=send_id).update(status=Send.Status.SENDING)
+    send_finish_if_complete(send_id=send_id)
+    batches_dispatch_due()
+    return queued
+
+
+def batches_create(*, send: Send, now) -> int:
+    """One batch row per batch number; throttled sends spread their batches one a minute."""
+    groups = (
+        Delivery.objects.filter(send=send, status=Delivery.Status.QUEUED, batch_no__isnull=False)
+        .values("batch_no", "kind", "application_id")
+        .annotate(size=Count("id"), not_before=Max("not_before")).order_by("batch_no")
+    )
+    batches = []
+    for index, group in enumerate(groups.iterator(chunk_size=2000)):
+        not_before = group["not_before"]
+        if send.throttle_per_minute:
+            minutes = index * group["size"] / send.throttle_per_minute
+            staggered = now + timedelta(minutes=minutes)
+            not_before = max(not_before, staggered) if not_before else staggered
+        batches.append(DeliveryBatch(
+            send=send, number=group["batch_no"], kind=group["kind"],
+            application_id=group["application_id"], size=group["size"], not_before=not_before,
+        ))
+    DeliveryBatch.objects.bulk_create(batches, batch_size=1000, ignore_conflicts=True)
+    return len(batches)
+
+
+def batches_dispatch_due(*, limit: int = DISPATCH_LIMIT) -> int:
+    """Enqueue one task per due batch that has no task in flight (or whose task was lost
+    with a broker restart: enqueued longer ago than REENQUEUE_AFTER)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=REENQUEUE_AFTER_SECONDS)
+    due = (
+        DeliveryBatch.objects.filter(status=DeliveryBatch.Status.QUEUED,
+                                     send__status=Send.Status.SENDING)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
+        .order_by("not_before", "pk").values_list("pk", flat=True)[:limit]
+    )
+    ids = list(due)
+    DeliveryBatch.objects.filter(pk__in=ids).update(enqueued_at=now)
+    for batch_id in ids:
+        _enqueue_on_commit("notifications.tasks.delivery_batch_send", batch_id)
+    return len(ids)
+
+
+def deliveries_sweep() -> dict[str, int]:
+    """Take back work from dead workers: batches whose lease ran out go back to the queue,
+    sends stuck building their audience start again, and due batches are dispatched."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.DELIVERY_BATCH_LEASE_SECONDS)
+    released = DeliveryBatch.objects.filter(
+        status=DeliveryBatch.Status.SENDING, claimed_at__lt=now - lease
+    ).update(status=DeliveryBatch.Status.QUEUED, claim_token="", enqueued_at=None)
+    restarted = Send.objects.filter(
+        status=Send.Status.FANNING_OUT, started_at__lt=now - lease * FANOUT_LEASE_FACTOR
+    ).values_list("pk", flat=True)
+    restarted = list(restarted)
+    Send.objects.filter(pk__in=restarted).update(status=Send.Status.QUEUED)
+    for send_id in restarted:
+        _enqueue_on_commit("notifications.tasks.send_fan_out", send_id)
+    return {"released": released, "restarted": len(restarted),
+            "dispatched": batches_dispatch_due()}
+
+
+def send_finish_if_complete(*, send_id: int) -> None:
+    open_batches = DeliveryBatch.objects.filter(send_id=send_id).exclude(
+        status=DeliveryBatch.Status.DONE
+    )
+    if not open_batches.exists():
+        Send.objects.filter(pk=send_id, status=Send.Status.SENDING).update(
+            status=Send.Status.DONE, finished_at=timezone.now()
+        )
+
+
+def send_pause(*, send: Send) -> Send:
+    _send_transition(send, {Send.Status.QUEUED, Send.Status.FANNING_OUT, Send.Status.SENDING},
+                     Send.Status.PAUSED)
+    return send
+
+
+def send_resume(*, send: Send) -> Send:
+    _send_transition(send, {Send.Status.PAUSED}, Send.Status.SENDING, error="")
+    if not DeliveryBatch.objects.filter(send=send).exists():
+        Send.objects.filter(pk=send.pk).update(status=Send.Status.QUEUED)
+        _enqueue_on_commit("notifications.tasks.send_fan_out", send.pk)
+    else:
+        transaction.on_commit(batches_dispatch_due)
+    send.refresh_from_db()
+    return send
+
+
+@transaction.atomic
+def send_cancel(*, send: Send) -> Send:
+    _send_transition(send, {Send.Status.QUEUED, Send.Status.FANNING_OUT, Send.Status.SENDING,
+                            Send.Status.PAUSED}, Send.Status.CANCELLED)
+    Delivery.objects.filter(send=send, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SKIPPED, reason=Delivery.Reason.SEND_CANCELLED
+    )
+    return send
+
+
+def _send_transition(send: Send, allowed: set[str], to: str, **fields) -> None:
+    changed = Send.objects.filter(pk=send.pk, status__in=allowed).update(status=to, **fields)
+    if not changed:
+        send.refresh_from_db()
+        raise ValidationError(f"A {send.get_status_display().lower()} send cannot become {to}.")
+    send.status = to
+
+
+def send_test(*, template: Template, customer: Customer, created_by=None) -> Send:
+    """Send a template to one customer now: no cap, no quiet hours (staff asked for it)."""
+    return send_create(template=template, customer_ids=[customer.pk], cap_exempt=True,
+                       respect_quiet_hours=False, source="test", created_by=created_by)
+
+
+def delivery_track(*, token: str, action: str) -> Delivery:
+    """Record that the app received or opened a delivery. The token is the signed one in the
+    payload; a forged token, or the same action reported twice, is refused."""
+    try:
+        delivery_id = tracking_token_read(token)
+    except (signing.BadSignature, ValueError):
+        raise ValidationError({"token": "This tracking token is not valid."})
+    field = {"received": "received_at", "opened": "opened_at"}[action]
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Delivery.objects.filter(pk=delivery_id, **{f"{field}__isnull": True}).update(
+            **{field: now}
+        )
+        if not updated:
+            exists = Delivery.objects.filter(pk=delivery_id).exists()
+            raise ValidationError({"token": f"Already reported as {action}." if exists
+                                   else "This delivery does not exist."})
+        delivery = Delivery.objects.select_related("customer", "send").get(pk=delivery_id)
+        if action == "opened":
+            if delivery.received_at is None:
+                Delivery.objects.filter(pk=delivery_id).update(received_at=now)
+            event_track(customer=delivery.customer, name="notification_opened", occurred_at=now,
+                        properties={"delivery_id": delivery_id, "send_id": delivery.send_id,
+                                    "source": delivery.send.source},
+                        client_event_id=f"open-{delivery_id}")
+    return delivery
+
+
+def _enqueue_on_commit(task_name: str, *args) -> None:
+    from journeyhub.celery import app
+
+    transaction.on_commit(lambda: app.send_task(task_name, args=args))

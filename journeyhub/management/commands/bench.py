@@ -21,7 +21,8 @@ class Command(BaseCommand):
                                   f"{bench.help.strip().splitlines()[0] if bench.help else ''}")
             return
         if name not in BENCHMARKS:
-            raise CommandError(f"Unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
+            known = ", ".join(sorted(BENCHMARKS))
+            raise CommandError(f"Unknown benchmark {name!r}; known: {known}")
         bench = BENCHMARKS[name]
         size = size or bench.default_size
         if size <= 0:
