@@ -1,0 +1,43 @@
+"""One asyncio event loop per process, running in a daemon thread, for async provider clients.
+
+aioapns and firebase-admin's httpx client keep HTTP/2 connections that belong to the loop which
+opened them. ``asyncio.run()`` per batch would close that loop and strand them (and reconnecting
+to APNs for every batch is what Apple asks senders not to do), so synchronous callers such as
+Celery tasks hand their coroutines to this long-lived loop instead."""
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on the process loop and wait for its result from this thread.
+
+    The coroutine must bound its own waits (every provider call has a timeout)."""
+    return asyncio.run_coroutine_threadsafe(coroutine, _process_loop()).result()
+
+
+def _process_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=_loop.run_forever, name="push-providers", daemon=True)
+            thread.start()
+        return _loop
+
+
+def _forget_after_fork() -> None:
+    # A forked worker inherits the loop object but not its thread: start a fresh one on demand.
+    global _loop, _lock
+    _loop, _lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

@@ -1,0 +1,135 @@
+"""Apple Push Notification service through aioapns (token-based auth, HTTP/2).
+
+One aioapns client per (application id, environment) per process, living on the process event
+loop (see aioloop), so its HTTP/2 connections and signed JWT are reused across batches."""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+import aioapns
+from aioapns.common import PRIORITY_HIGH, PRIORITY_NORMAL, PushType
+from aioapns.exceptions import ConnectionClosed, ConnectionError, MaxAttemptsExceeded
+
+from . import aioloop
+from .base import Outcome, ProviderAuthError, ProviderConfigError, PushMessage, PushResult
+
+# Requests in flight per batch. aioapns multiplexes them over HTTP/2 streams on a few
+# connections; more only queue inside aioapns while holding memory for their payloads.
+APNS_CONCURRENCY = 100
+# Per notification, including aioapns' own reconnect attempts; a stalled gateway holds a batch
+# this long.
+APNS_TIMEOUT_SECONDS = 10
+# APNs sends no Retry-After; wait this long after 429/5xx or a lost connection.
+APNS_RETRY_AFTER_SECONDS = 30
+
+REQUIRED_KEYS = ("key_file", "key_id", "team_id", "topic")
+DEAD_TOKEN_REASONS = {"BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic", "ExpiredToken"}
+TEMPORARY_STATUSES = {"429", "500", "503"}
+TEMPORARY_ERRORS = (TimeoutError, ConnectionError, ConnectionClosed, MaxAttemptsExceeded, OSError)
+
+ClientFactory = Callable[..., aioapns.APNs]
+
+
+class ApnsProvider:
+    """``client_factory`` is called as aioapns.APNs is (key, key_id, team_id, topic,
+    use_sandbox, err_func) and must return an object with ``async send_notification``."""
+
+    def __init__(self, application_id: str, config: dict,
+                 client_factory: ClientFactory = aioapns.APNs):
+        missing = [key for key in REQUIRED_KEYS if not config.get(key)]
+        if missing:
+            raise ProviderConfigError(
+                f"apns application id {application_id!r} lacks {', '.join(missing)}."
+            )
+        self._application_id = application_id
+        self._config = config
+        self._client_factory = client_factory
+        self._clients: dict[str, aioapns.APNs] = {}  # environment -> client, used on the loop
+
+    def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
+        results = aioloop.run(self._send_all(messages))
+        refused = [result for result in results if isinstance(result, ProviderAuthError)]
+        if refused:
+            raise refused[0]
+        return results
+
+    async def _send_all(self, messages: list[PushMessage]) -> list[PushResult | ProviderAuthError]:
+        slots = asyncio.Semaphore(APNS_CONCURRENCY)
+
+        async def send(message: PushMessage) -> PushResult | ProviderAuthError:
+            async with slots:
+                return await self._send_one(self._client(message.environment), message)
+
+        return await asyncio.gather(*(send(message) for message in messages))
+
+    def _client(self, environment: str) -> aioapns.APNs:
+        # Created on the loop thread: aioapns binds its connection pool to the running loop.
+        sandbox = (environment or "") == "sandbox" or (
+            not environment and bool(self._config.get("use_sandbox"))
+        )
+        key = "sandbox" if sandbox else "production"
+        if key not in self._clients:
+            try:
+                self._clients[key] = self._client_factory(
+                    key=self._config["key_file"], key_id=self._config["key_id"],
+                    team_id=self._config["team_id"], topic=self._config["topic"],
+                    use_sandbox=sandbox, err_func=_ignore_error,
+                )
+            except (OSError, ValueError) as error:
+                raise ProviderConfigError(
+                    f"apns application id {self._application_id!r}: {error}"
+                ) from error
+        return self._clients[key]
+
+    async def _send_one(self, client, message: PushMessage) -> PushResult | ProviderAuthError:
+        request = notification_request(message)
+        try:
+            answer = await asyncio.wait_for(client.send_notification(request),
+                                            APNS_TIMEOUT_SECONDS)
+        except TEMPORARY_ERRORS as error:
+            return PushResult(message.delivery_id, Outcome.RETRY, error_code=type(error).__name__,
+                              error=str(error), retry_after=APNS_RETRY_AFTER_SECONDS)
+        return _result(message, answer)
+
+
+def notification_request(message: PushMessage) -> aioapns.NotificationRequest:
+    aps: dict = {"alert": {"title": message.title, "body": message.body}}
+    if message.image_url:
+        aps["mutable-content"] = 1  # lets the app's notification service extension fetch it
+    payload: dict = {**message.data, "aps": aps}
+    if message.url:
+        payload["url"] = message.url
+    if message.image_url:
+        payload["image_url"] = message.image_url
+    return aioapns.NotificationRequest(
+        device_token=message.token,
+        message=payload,
+        notification_id=str(uuid.uuid4()),
+        time_to_live=message.ttl_seconds,
+        priority=int(PRIORITY_HIGH if message.priority == "high" else PRIORITY_NORMAL),
+        collapse_key=message.collapse_key or None,
+        push_type=PushType.ALERT,
+    )
+
+
+def _result(message: PushMessage,
+            answer: aioapns.NotificationResult) -> PushResult | ProviderAuthError:
+    status, reason = str(answer.status), answer.description or ""
+    failure = {"error_code": reason or status, "error": f"APNs {status} {reason}".strip()}
+    if answer.is_successful:
+        return PushResult(message.delivery_id, Outcome.SENT,
+                          provider_message_id=answer.notification_id)
+    if status == "410" or reason in DEAD_TOKEN_REASONS:
+        return PushResult(message.delivery_id, Outcome.DEAD_TOKEN, **failure)
+    if status == "403":  # InvalidProviderToken, ExpiredProviderToken, BadCertificate...
+        return ProviderAuthError(f"APNs refused our provider token: {reason or status}")
+    if status in TEMPORARY_STATUSES:
+        return PushResult(message.delivery_id, Outcome.RETRY,
+                          retry_after=APNS_RETRY_AFTER_SECONDS, **failure)
+    return PushResult(message.delivery_id, Outcome.FAILED, **failure)
+
+
+async def _ignore_error(request, result) -> None:
+    # aioapns logs every refusal at ERROR by default; each one is a result the pipeline records.
+    return None

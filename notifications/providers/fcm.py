@@ -1,0 +1,191 @@
+"""Firebase Cloud Messaging (HTTP v1) through firebase-admin's ``messaging.send_each_async``.
+
+One firebase_admin App per application id and configuration, created once per process. Two
+things are adjusted on its messaging service, because firebase-admin offers no option for them:
+the FCM URL (``endpoint`` in PUSH_APPS, for emulators and the loopback fake) and the HTTP client's
+built-in retries of 500/503, which would hide temporary errors from our own retry policy."""
+
+import hashlib
+import json
+import threading
+import time
+
+import firebase_admin
+from firebase_admin import _http_client, credentials, exceptions, messaging
+from firebase_admin._retry import HttpxRetry
+from google.auth import exceptions as auth_exceptions
+from google.auth.transport import requests as google_auth_requests
+
+from . import aioloop
+from .base import Outcome, ProviderAuthError, ProviderConfigError, PushMessage, PushResult
+from .common import retry_after_seconds
+
+FCM_ENDPOINT = "https://fcm.googleapis.com"
+# Per request (connect, read, wait for a pooled connection): a stalled FCM holds a batch this long.
+FCM_TIMEOUT_SECONDS = 10
+# FCM asks senders to wait at least a minute after QUOTA_EXCEEDED when it names no Retry-After.
+FCM_QUOTA_RETRY_AFTER_SECONDS = 60
+# 5xx and timeouts are usually brief; the delivery pipeline backs off further on repeats.
+FCM_UNAVAILABLE_RETRY_AFTER_SECONDS = 10
+
+FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+DEAD_TOKEN_CODES = {"UNREGISTERED", "SENDER_ID_MISMATCH"}
+AUTH_CODES = {"UNAUTHENTICATED", "PERMISSION_DENIED", "THIRD_PARTY_AUTH_ERROR"}
+QUOTA_CODES = {"QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED"}
+TEMPORARY_CODES = {"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "UNKNOWN"}
+
+_apps_lock = threading.Lock()
+
+
+class FcmProvider:
+    def __init__(self, application_id: str, config: dict):
+        self._app = _firebase_app(application_id, config)
+        self._credential = self._app.credential.get_credential()
+        _point_messaging_at(self._app, config.get("endpoint") or FCM_ENDPOINT, self._credential)
+
+    def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
+        try:
+            self._refresh_access_token()
+            batch = aioloop.run(
+                messaging.send_each_async([_fcm_message(m) for m in messages], app=self._app)
+            )
+        except exceptions.UnknownError as error:
+            # send_each_async wraps what escaped a single request, e.g. a failed token refresh.
+            return _batch_failure(messages, error.cause or error)
+        except (auth_exceptions.GoogleAuthError, ValueError) as error:
+            return _batch_failure(messages, error)
+        return [_result(m, response) for m, response in zip(messages, batch.responses, strict=True)]
+
+    def _refresh_access_token(self) -> None:
+        # Fetch the OAuth2 token here, once, where a refusal is one clear error, rather than in
+        # the middle of 500 concurrent requests.
+        if not self._credential.valid:
+            self._credential.refresh(google_auth_requests.Request())
+
+
+def _firebase_app(application_id: str, config: dict) -> firebase_admin.App:
+    if not config.get("credentials_file"):
+        raise ProviderConfigError(f"fcm application id {application_id!r} has no credentials_file.")
+    fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    name = f"journeyhub-fcm-{application_id}-{fingerprint}"
+    with _apps_lock:
+        try:
+            return firebase_admin.get_app(name)
+        except ValueError:
+            pass
+        try:
+            certificate = credentials.Certificate(config["credentials_file"])
+        except (OSError, ValueError) as error:
+            raise ProviderConfigError(
+                f"fcm application id {application_id!r}: unusable credentials_file: {error}"
+            ) from error
+        options = {"projectId": config["project_id"]} if config.get("project_id") else {}
+        return firebase_admin.initialize_app(certificate, options=options, name=name)
+
+
+def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential) -> None:
+    """Send to ``endpoint`` with a fresh, non-retrying HTTP client (fresh also after a fork)."""
+    try:
+        service = messaging._get_messaging_service(app)
+    except ValueError as error:  # no project id anywhere
+        raise ProviderConfigError(f"fcm app {app.name!r}: {error}") from error
+    if not isinstance(getattr(service, "_fcm_url", None), str) or not hasattr(
+        service, "_async_client"
+    ):
+        raise ProviderConfigError(
+            "firebase-admin's messaging internals changed; fcm.py is written for 7.7."
+        )
+    service._fcm_url = f"{endpoint.rstrip('/')}/v1/projects/{app.project_id}/messages:send"
+    service._async_client = _http_client.HttpxAsyncClient(
+        credential=credential, timeout=FCM_TIMEOUT_SECONDS, retry_config=HttpxRetry(max_retries=0)
+    )
+
+
+def _fcm_message(message: PushMessage) -> messaging.Message:
+    high = message.priority == "high"
+    apns_headers = {
+        "apns-priority": "10" if high else "5",
+        "apns-expiration": str(int(time.time()) + message.ttl_seconds),
+    }
+    if message.collapse_key:
+        apns_headers["apns-collapse-id"] = message.collapse_key
+    # FCM refuses a web link that is not https; deep links reach apps through data instead.
+    link = message.url if message.url.startswith("https://") else None
+    return messaging.Message(
+        token=message.token,
+        notification=messaging.Notification(
+            title=message.title, body=message.body, image=message.image_url or None
+        ),
+        data={str(key): str(value) for key, value in message.data.items()} or None,
+        android=messaging.AndroidConfig(
+            priority="high" if high else "normal", ttl=message.ttl_seconds,
+            collapse_key=message.collapse_key or None,
+        ),
+        apns=messaging.APNSConfig(headers=apns_headers),
+        webpush=messaging.WebpushConfig(
+            headers={"TTL": str(message.ttl_seconds), "Urgency": "high" if high else "normal"},
+            fcm_options=messaging.WebpushFCMOptions(link=link) if link else None,
+        ),
+    )
+
+
+def _result(message: PushMessage, response: messaging.SendResponse) -> PushResult:
+    if response.success:
+        return PushResult(message.delivery_id, Outcome.SENT,
+                          provider_message_id=response.message_id)
+    error = response.exception
+    body = _error_body(error)
+    code = _fcm_error_code(body) or error.code
+    failure = {"error_code": code, "error": str(error)}
+    if code in DEAD_TOKEN_CODES or (code == "INVALID_ARGUMENT" and _names_the_token(body)):
+        return PushResult(message.delivery_id, Outcome.DEAD_TOKEN, **failure)
+    if code in AUTH_CODES:
+        raise ProviderAuthError(f"FCM refused our credentials ({code}): {error}")
+    if code in QUOTA_CODES or code in TEMPORARY_CODES:
+        default = (FCM_QUOTA_RETRY_AFTER_SECONDS if code in QUOTA_CODES
+                   else FCM_UNAVAILABLE_RETRY_AFTER_SECONDS)
+        header = error.http_response.headers.get("Retry-After") if error.http_response else None
+        return PushResult(message.delivery_id, Outcome.RETRY,
+                          retry_after=retry_after_seconds(header, default), **failure)
+    return PushResult(message.delivery_id, Outcome.FAILED, **failure)
+
+
+def _batch_failure(messages: list[PushMessage], error: Exception) -> list[PushResult]:
+    """Results when the batch never reached FCM: raise for refused credentials, a payload that
+    firebase-admin will not encode fails, anything else (token endpoint down) is retried."""
+    if isinstance(error, auth_exceptions.RefreshError) and not getattr(error, "retryable", False):
+        raise ProviderAuthError(f"Google refused the FCM service account: {error}") from error
+    if isinstance(error, ValueError) and not isinstance(error, auth_exceptions.GoogleAuthError):
+        return [PushResult(m.delivery_id, Outcome.FAILED, error_code="ENCODING", error=str(error))
+                for m in messages]
+    return [PushResult(m.delivery_id, Outcome.RETRY, error_code="UNAVAILABLE", error=str(error),
+                       retry_after=FCM_UNAVAILABLE_RETRY_AFTER_SECONDS) for m in messages]
+
+
+def _error_body(error: exceptions.FirebaseError) -> dict:
+    """The ``error`` object of FCM's JSON answer, or {} when there was no answer."""
+    if error.http_response is None:
+        return {}
+    try:
+        body = error.http_response.json()
+    except ValueError:
+        return {}
+    return body["error"] if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+
+
+def _fcm_error_code(body: dict) -> str:
+    for detail in body.get("details") or []:
+        if isinstance(detail, dict) and detail.get("@type") == FCM_ERROR_TYPE:
+            return detail.get("errorCode", "")
+    return ""
+
+
+def _names_the_token(body: dict) -> bool:
+    """Whether an INVALID_ARGUMENT blames the registration token rather than the payload."""
+    for detail in body.get("details") or []:
+        if isinstance(detail, dict) and detail.get("@type") == BAD_REQUEST_TYPE:
+            fields = {violation.get("field") for violation in detail.get("fieldViolations", [])}
+            if "message.token" in fields:
+                return True
+    return "not a valid fcm registration token" in str(body.get("message", "")).lower()
