@@ -22,7 +22,7 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Coalesce, DenseRank, RowNumber
+from django.db.models.functions import Cast, Coalesce, DenseRank, RowNumber
 
 from audiences.models import Customer, TopicOptOut
 from audiences.selectors import segment_customers
@@ -130,7 +130,7 @@ def _quiet_hours_end(send: Send, customers: QuerySet, now: datetime):
 
     Computed once per time zone present in the audience (a few hundred at most), then applied
     in SQL with one CASE, so it follows DST and needs no time zone support in the database."""
-    null = Value(None, output_field=DateTimeField())
+    null = Cast(Value(None), DateTimeField())  # typed, or PostgreSQL reads the NULL as text
     if not send.respect_quiet_hours:
         return null
     controls = DeliverySettings.load()

@@ -12,6 +12,7 @@ from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from audiences.models import Customer
 from audiences.services import event_track
+from notifications import tasks
 from notifications.fanout import deliveries_materialise
 from notifications.models import Delivery, DeliveryBatch, Device, Send, Template
 from notifications.tracking import tracking_token_read
@@ -173,13 +174,14 @@ def batches_create(*, send: Send, now) -> int:
         .values("batch_no", "kind", "application_id")
         .annotate(size=Count("id"), not_before=Max("not_before")).order_by("batch_no")
     )
-    batches = []
-    for index, group in enumerate(groups.iterator(chunk_size=2000)):
+    batches, messages_before = [], 0
+    for group in groups.iterator(chunk_size=2000):
         not_before = group["not_before"]
         if send.throttle_per_minute:
-            minutes = index * group["size"] / send.throttle_per_minute
+            minutes = messages_before / send.throttle_per_minute
             staggered = now + timedelta(minutes=minutes)
             not_before = max(not_before, staggered) if not_before else staggered
+        messages_before += group["size"]
         batches.append(DeliveryBatch(
             send=send, number=group["batch_no"], kind=group["kind"],
             application_id=group["application_id"], size=group["size"], not_before=not_before,
@@ -306,6 +308,5 @@ def delivery_track(*, token: str, action: str) -> Delivery:
 
 
 def _enqueue_on_commit(task_name: str, *args) -> None:
-    from journeyhub.celery import app
-
-    transaction.on_commit(lambda: app.send_task(task_name, args=args))
+    task = getattr(tasks, task_name.rsplit(".", 1)[1])
+    transaction.on_commit(lambda: task.delay(*args))
