@@ -14,6 +14,11 @@ from import_export.instance_loaders import CachedInstanceLoader
 from audiences.models import Customer
 from audiences.stages import customer_stage_set
 
+IMPORT_COLUMNS = (
+    "external_id", "first_name", "last_name", "email", "locale", "time_zone", "stage",
+    "attributes", "push_opt_out",
+)
+EXPORT_ONLY_COLUMNS = ("referral_code", "stage_changed_at", "last_seen_at", "created_at")
 IMPORT_CAUSE = "Imported from a file"
 EXPORT_CHUNK_SIZE = 2000  # rows fetched per query while exporting: bounded memory per chunk
 TRUE_WORDS = frozenset({"1", "true", "yes", "y"})
@@ -91,24 +96,15 @@ class CustomerResource(resources.ModelResource):
     push_opt_out = fields.Field(
         attribute="push_opt_out", column_name="push_opt_out", widget=YesNoWidget()
     )
-    referral_code = _export_only("referral_code")
-    stage_changed_at = _export_only("stage_changed_at", widgets.DateTimeWidget())
-    last_seen_at = _export_only("last_seen_at", widgets.DateTimeWidget())
-    created_at = _export_only("created_at", widgets.DateTimeWidget())
 
     class Meta:
         model = Customer
         import_id_fields = ["external_id"]
-        fields = (
-            "external_id", "first_name", "last_name", "email", "locale", "time_zone", "stage",
-            "attributes", "push_opt_out",
-            "referral_code", "stage_changed_at", "last_seen_at", "created_at",
-        )
+        fields = IMPORT_COLUMNS
         instance_loader_class = CachedInstanceLoader  # one query for all the file's ids
         clean_model_instances = True  # time zone, stage choice, e-mail: the model's validators
         skip_unchanged = True
         report_skipped = True
-        chunk_size = EXPORT_CHUNK_SIZE
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -131,3 +127,17 @@ class CustomerResource(resources.ModelResource):
         wanted = self._stage_wanted.pop(instance.pk, None)
         if wanted is not None:
             customer_stage_set(customer=instance, stage=wanted, cause=IMPORT_CAUSE)
+
+
+class CustomerExportResource(CustomerResource):
+    """The import columns, then what the reader may want but a file never sets. A file
+    exported with these columns imports back: the extra columns are ignored."""
+
+    referral_code = _export_only("referral_code")
+    stage_changed_at = _export_only("stage_changed_at", widgets.DateTimeWidget())
+    last_seen_at = _export_only("last_seen_at", widgets.DateTimeWidget())
+    created_at = _export_only("created_at", widgets.DateTimeWidget())
+
+    class Meta(CustomerResource.Meta):
+        fields = IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS
+        chunk_size = EXPORT_CHUNK_SIZE

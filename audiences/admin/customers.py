@@ -4,7 +4,7 @@ Customers and events are the big tables (millions of rows): no full counts, no p
 in lists, and a customer's page shows only their latest events with a link to the rest."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import connection
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -12,7 +12,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from audiences.models import Customer, Event, Stage, StageRule, StageTransition, Topic
-from audiences.resources import CustomerResource
+from audiences.resources import CustomerExportResource, CustomerResource
 from audiences.stages import customer_stage_set
 
 RECENT_ROWS = 20  # events and transitions shown on a customer's page
@@ -45,9 +45,28 @@ class CustomerAdmin(ImportExportModelAdmin):
         ("Activity", {"fields": ("recent_events",)}),
     )
     show_full_result_count = False
-    resource_classes = [CustomerResource]
+    import_error_display = ("message",)  # a reason for the reader, not a traceback
     formats = [CSV, XLSX, JSON]
     import_formats = [CSV, XLSX]
+
+    def get_import_resource_classes(self, request):
+        return [CustomerResource]
+
+    def get_export_resource_classes(self, request):
+        return [CustomerExportResource]
+
+    def get_import_data_kwargs(self, **kwargs):
+        # The confirm step reads the file again; a row that fails there rolls back the whole
+        # file instead of importing the others (the preview already refuses bad files).
+        return {**super().get_import_data_kwargs(**kwargs), "rollback_on_validation_errors": True}
+
+    def add_success_message(self, result, request):
+        if not result.has_validation_errors():
+            return super().add_success_message(result, request)
+        reasons = "; ".join(
+            f"row {row.number}: {' '.join(row.error.messages)}" for row in result.invalid_rows
+        )
+        self.message_user(request, f"Nothing was imported. {reasons}", messages.ERROR)
 
     @admin.display(description="name", ordering="last_name")
     def full_name(self, customer: Customer) -> str:
