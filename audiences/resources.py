@@ -7,8 +7,9 @@ other stage change. An empty cell leaves locale, time zone and stage as they are
 defaults for a new customer); an empty ``attributes`` cell means no attributes."""
 
 import json
+import logging
 
-from import_export import fields, resources, widgets
+from import_export import fields, resources, results, widgets
 from import_export.instance_loaders import CachedInstanceLoader
 
 from audiences.models import Customer
@@ -21,6 +22,7 @@ IMPORT_COLUMNS = (
 EXPORT_ONLY_COLUMNS = ("referral_code", "stage_changed_at", "last_seen_at", "created_at")
 IMPORT_CAUSE = "Imported from a file"
 EXPORT_CHUNK_SIZE = 2000  # rows fetched per query while exporting: bounded memory per chunk
+logger = logging.getLogger(__name__)
 TRUE_WORDS = frozenset({"1", "true", "yes", "y"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "n"})
 
@@ -74,6 +76,19 @@ class TrimmedWidget(widgets.CharWidget):
         return text.lower() if self.lower else text
 
 
+class ReasonOnlyError(results.Error):
+    """An unexpected import error: staff read its reason on the page, the log keeps the
+    traceback (paths and code are no business of the person importing)."""
+
+    def __init__(self, error, row=None, number=None):
+        super().__init__(error, row=row, number=number)
+        logger.warning("Customer import failed (row %s)", number, exc_info=error)
+
+    @property
+    def traceback(self) -> str:
+        return ""
+
+
 def _kept_when_empty(name: str, *, lower: bool = False) -> fields.Field:
     return fields.Field(
         attribute=name, column_name=name, widget=TrimmedWidget(lower=lower),
@@ -110,6 +125,9 @@ class CustomerResource(resources.ModelResource):
         super().__init__(**kwargs)
         self._stage_before: dict[int, str] = {}
         self._stage_wanted: dict[int, str] = {}
+
+    def get_error_result_class(self):
+        return ReasonOnlyError
 
     def after_init_instance(self, instance, new, row, **kwargs):
         if not new:
