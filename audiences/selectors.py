@@ -14,10 +14,11 @@ EXTERNAL_ID_CHUNK = 5000  # ids looked up per query: well under SQLite's 32766 p
 UNKNOWN_IDS_SHOWN = 20  # unknown ids listed in an upload error; the rest are only counted
 
 
-def customers_matching(rules: Any) -> QuerySet[Customer]:
+def customers_matching(rules: Any, *, segment_id: int | None = None) -> QuerySet[Customer]:
     """Customers matching segment rules, as one lazy query. Raises ValidationError if the rules
-    are invalid."""
-    return Customer.objects.filter(compile_rules(rules))
+    are invalid. ``segment_id``: the segment these rules belong to (a reference back to it is a
+    cycle)."""
+    return Customer.objects.filter(compile_rules(rules, segment_id=segment_id))
 
 
 def segment_customers(segment: Segment) -> QuerySet[Customer]:
@@ -25,7 +26,7 @@ def segment_customers(segment: Segment) -> QuerySet[Customer]:
     if segment.kind == Segment.Kind.STATIC:
         members = SegmentMember.objects.filter(segment=segment).values("customer_id")
         return Customer.objects.filter(pk__in=members)
-    return Customer.objects.filter(compile_rules(segment.rules, segment_id=segment.pk))
+    return customers_matching(segment.rules, segment_id=segment.pk)
 
 
 def segment_count(segment: Segment) -> int:
