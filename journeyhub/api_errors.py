@@ -9,6 +9,7 @@ import logging
 import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, parsers, serializers
 from rest_framework.response import Response
@@ -145,3 +146,8 @@ def error_responses(*statuses: int) -> dict:
         )
         for status in statuses
     }
+
+
+def api_not_found(request, *args, **kwargs):
+    """Unknown paths under /api/: the API's JSON 404, not the admin's redirect to its login."""
+    return JsonResponse({"detail": "No such endpoint.", "code": "not_found"}, status=404)

@@ -1,12 +1,15 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from journeyhub.api_errors import api_not_found
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("audiences.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    re_path(r"^api/", api_not_found),
     # Last: the admin at the root ends with a catch-all that would swallow /api/ paths.
     path("", admin.site.urls),
 ]

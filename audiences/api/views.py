@@ -133,7 +133,8 @@ def _track_batch(request, customer: Customer | None = None) -> Response:
 
 def _batch_items(data) -> list:
     if not isinstance(data, dict):
-        raise ValidationError({"non_field_errors": ["Expected an object with an events list."]})
+        raise ValidationError({"non_field_errors": [
+            f"Expected an object with a list of 1 to {BATCH_MAX} events."]})
     errors = {name: ["Unknown field."] for name in data.keys() - {"events"}}
     events = data.get("events")
     if not isinstance(events, list) or not 1 <= len(events) <= BATCH_MAX:
