@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
@@ -288,9 +289,12 @@ def delivery_track(*, token: str, action: str) -> Delivery:
         raise ValidationError({"token": "This tracking token is not valid."})
     field = {"received": "received_at", "opened": "opened_at"}[action]
     now = timezone.now()
+    changes = {field: now}
+    if action == "opened":  # an open implies receipt, even if the app never reported it
+        changes["received_at"] = Coalesce("received_at", Value(now))
     with transaction.atomic():
         updated = Delivery.objects.filter(pk=delivery_id, **{f"{field}__isnull": True}).update(
-            **{field: now}
+            **changes
         )
         if not updated:
             exists = Delivery.objects.filter(pk=delivery_id).exists()
@@ -298,8 +302,6 @@ def delivery_track(*, token: str, action: str) -> Delivery:
                                    else "This delivery does not exist."})
         delivery = Delivery.objects.select_related("customer", "send").get(pk=delivery_id)
         if action == "opened":
-            if delivery.received_at is None:
-                Delivery.objects.filter(pk=delivery_id).update(received_at=now)
             event_track(customer=delivery.customer, name="notification_opened", occurred_at=now,
                         properties={"delivery_id": delivery_id, "send_id": delivery.send_id,
                                     "source": delivery.send.source},
