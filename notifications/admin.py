@@ -35,3 +35,4 @@ class DeviceAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, "The selected devices were already inactive.",
                               messages.WARNING)
+from notifications import admin_delivery  # noqa: E402,F401  (templates, sends, deliveries)

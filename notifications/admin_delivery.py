@@ -1,0 +1,291 @@
+"""Admin for templates, sends, deliveries and the global delivery controls."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from audiences.models import Customer
+from notifications.models import (
+    Delivery,
+    DeliveryBatch,
+    DeliverySettings,
+    Send,
+    Template,
+    TemplateTranslation,
+)
+from notifications.rendering import template_check
+from notifications.selectors import send_progress
+from notifications.services import send_cancel, send_create, send_pause, send_resume, send_test
+
+
+class TemplateTranslationFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        for form in self.forms:
+            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                continue
+            data = form.cleaned_data
+            texts = [(data.get("locale", ""), data.get("title", ""), data.get("body", ""))]
+            problems = template_check(self.instance, texts=texts)
+            translation_problems = [p for p in problems if p.startswith("[")]
+            if translation_problems:
+                form.add_error("body", "; ".join(translation_problems))
+
+
+class TemplateTranslationInline(admin.TabularInline):
+    model = TemplateTranslation
+    formset = TemplateTranslationFormSet
+    extra = 0
+
+
+class TemplateForm(forms.ModelForm):
+    class Meta:
+        model = Template
+        fields = ("name", "topic", "priority", "title", "body", "image_url", "url", "data",
+                  "ttl_seconds", "collapse_key")
+
+    def clean(self):
+        cleaned = super().clean()
+        candidate = Template(**{k: v for k, v in cleaned.items() if k in
+                                ("title", "body", "image_url", "url", "data")})
+        for problem in template_check(candidate):
+            raise ValidationError(f"This template cannot be sent: {problem}")
+        return cleaned
+
+
+class SendTestForm(forms.Form):
+    customer = forms.CharField(label="Customer external id")
+
+    def clean_customer(self):
+        external_id = self.cleaned_data["customer"].strip()
+        customer = Customer.objects.filter(external_id=external_id).first()
+        if customer is None:
+            raise ValidationError(f"No customer with external id {external_id!r}.")
+        return customer
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    form = TemplateForm
+    list_display = ("name", "title", "topic", "priority", "updated_at")
+    list_filter = ("topic", "priority")
+    search_fields = ("name", "title", "body")
+    inlines = (TemplateTranslationInline,)
+    change_form_template = "admin/notifications/template/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("name", "topic", "priority")}),
+        ("Message", {
+            "fields": ("title", "body", "image_url", "url", "data"),
+            "description": (
+                "Django template language over a safe context: {{ customer.first_name }}, "
+                "{{ customer.attributes.city }}, {{ customer.referral_code }}, "
+                "{{ event.restaurant }} (the triggering event), "
+                "{{ last.order_placed.restaurant }} (the customer's latest order_placed event), "
+                "{{ campaign.source }}. Use |default:'...' for missing values."
+            ),
+        }),
+        ("Delivery", {"fields": ("ttl_seconds", "collapse_key")}),
+    )
+
+    def get_urls(self):
+        urls = super().get_urls()
+        send_test_url = path("<int:pk>/send-test/", self.admin_site.admin_view(self.send_test_view),
+                             name="notifications_template_send_test")
+        return [send_test_url, *urls]
+
+    def send_test_view(self, request: HttpRequest, pk: int):
+        template = get_object_or_404(Template, pk=pk)
+        if not self.has_change_permission(request, template):
+            raise PermissionDenied
+        form = SendTestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            send = send_test(template=template, customer=form.cleaned_data["customer"],
+                             created_by=request.user)
+            self.message_user(request, f"Test send #{send.pk} queued for "
+                              f"{form.cleaned_data['customer']}.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:notifications_send_change",
+                                                args=[send.pk]))
+        context = {**self.admin_site.each_context(request), "form": form, "template": template,
+                   "opts": self.model._meta, "title": f"Send “{template}” to a customer"}
+        return TemplateResponse(request, "admin/notifications/template/send_test.html", context)
+
+
+class SendForm(forms.ModelForm):
+    customer_external_ids = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Instead of a segment: external ids, one per line or comma-separated.",
+    )
+
+    class Meta:
+        model = Send
+        fields = ("template", "segment", "throttle_per_minute", "respect_quiet_hours",
+                  "cap_exempt", "expires_at", "source")
+
+    def clean(self):
+        cleaned = super().clean()
+        raw = cleaned.get("customer_external_ids", "")
+        external_ids = [x.strip() for x in raw.replace(",", "\n").splitlines() if x.strip()]
+        if bool(external_ids) == bool(cleaned.get("segment")):
+            raise ValidationError("Choose a segment or list customers, not both and not neither.")
+        if external_ids:
+            found = dict(Customer.objects.filter(external_id__in=external_ids)
+                         .values_list("external_id", "pk"))
+            missing = [x for x in external_ids if x not in found]
+            if missing:
+                self.add_error("customer_external_ids",
+                               f"Unknown customers: {', '.join(missing[:20])}")
+            cleaned["customer_ids"] = list(found.values())
+        return cleaned
+
+
+@admin.register(Send)
+class SendAdmin(admin.ModelAdmin):
+    list_display = ("id", "template", "audience", "status", "progress", "source", "created_at")
+    list_filter = ("status",)
+    search_fields = ("=id", "template__name", "source")
+    list_select_related = ("template", "segment")
+    raw_id_fields = ("trigger_event",)
+    actions = ("pause", "resume", "cancel")
+    readonly_fields = ("status", "error", "progress", "skipped_by_reason", "created_by",
+                       "created_at", "started_at", "finished_at")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = SendForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*SendForm.Meta.fields[:2], "customer_external_ids", *SendForm.Meta.fields[2:]]
+        return ("template", "segment", "customer_ids", "status", "error", "progress",
+                "skipped_by_reason", "throttle_per_minute", "respect_quiet_hours", "cap_exempt",
+                "expires_at", "source", "created_by", "created_at", "started_at", "finished_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return self.get_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        data = form.cleaned_data
+        audience = ({"segment": data["segment"]} if data.get("segment")
+                    else {"customer_ids": data["customer_ids"]})
+        send = send_create(
+            template=data["template"], throttle_per_minute=data.get("throttle_per_minute"),
+            respect_quiet_hours=data.get("respect_quiet_hours", True),
+            cap_exempt=data.get("cap_exempt", False), expires_at=data.get("expires_at"),
+            source=data.get("source", ""), created_by=request.user, **audience,
+        )
+        obj.pk = send.pk
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        send = Send.objects.filter(pk=object_id).first()
+        if send is not None and send.error and request.method == "GET":
+            self.message_user(request, send.error, messages.ERROR)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="Audience")
+    def audience(self, send: Send) -> str:
+        if send.segment_id:
+            return f"Segment: {send.segment}"
+        return f"{len(send.customer_ids or [])} customer(s)"
+
+    @admin.display(description="Progress")
+    def progress(self, send: Send) -> str:
+        progress = send_progress(send)
+        return f"{progress.sent} sent / {progress.total} ({progress.percent:.0f}% done)"
+
+    @admin.display(description="Skipped and failed, by reason")
+    def skipped_by_reason(self, send: Send) -> str:
+        reasons = send_progress(send).reasons
+        if not reasons:
+            return "-"
+        url = reverse("admin:notifications_delivery_changelist")
+        return format_html(
+            "{} (<a href='{}?send__id__exact={}'>deliveries</a>)",
+            ", ".join(f"{reason}: {count}" for reason, count in sorted(reasons.items())),
+            url, send.pk,
+        )
+
+    @admin.action(description="Pause selected sends", permissions=("change",))
+    def pause(self, request, queryset: QuerySet[Send]) -> None:
+        self._each(request, queryset, send_pause, "Paused")
+
+    @admin.action(description="Resume selected sends", permissions=("change",))
+    def resume(self, request, queryset: QuerySet[Send]) -> None:
+        self._each(request, queryset, send_resume, "Resumed")
+
+    @admin.action(description="Cancel selected sends", permissions=("change",))
+    def cancel(self, request, queryset: QuerySet[Send]) -> None:
+        self._each(request, queryset, send_cancel, "Cancelled")
+
+    def _each(self, request, queryset, service, verb: str) -> None:
+        done, refused = 0, []
+        for send in queryset:
+            try:
+                service(send=send)
+                done += 1
+            except ValidationError as error:
+                refused.append(f"#{send.pk}: {' '.join(error.messages)}")
+        if done:
+            self.message_user(request, f"{verb} {done} send(s).", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.ERROR)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "send", "customer", "kind", "status", "reason", "sent_at",
+                    "opened_at")
+    list_filter = ("status", "reason", "kind")
+    search_fields = ("=id", "=customer__external_id")
+    raw_id_fields = ("send", "customer", "device")
+    list_select_related = ("send__template", "customer")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DeliveryBatch)
+class DeliveryBatchAdmin(admin.ModelAdmin):
+    list_display = ("id", "send", "number", "kind", "application_id", "size", "status",
+                    "attempts", "not_before", "claimed_at", "finished_at")
+    list_filter = ("status", "kind")
+    raw_id_fields = ("send",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DeliverySettings)
+class DeliverySettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "frequency_cap", "frequency_window_hours", "quiet_hours_start",
+                    "quiet_hours_end")
+
+    def has_add_permission(self, request):
+        return not DeliverySettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        controls = DeliverySettings.load()
+        return HttpResponseRedirect(
+            reverse("admin:notifications_deliverysettings_change", args=[controls.pk])
+        )
