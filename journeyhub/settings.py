@@ -4,6 +4,7 @@ The defaults serve development only (SQLite and a file-system broker under var/)
 DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and CELERY_BROKER_URL; see README.md.
 """
 
+import json
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -212,6 +213,14 @@ PUSH_BACKEND = env_str("PUSH_BACKEND", "notifications.providers.real.ProviderBac
 # Credentials per provider and application id. PUSH_APPS_FILE points at a JSON file of the same
 # shape for several apps per platform; the single-app variables below fill "default".
 PUSH_APPS = push_apps_from_env()
+
+# Demo mode (on with DEBUG): demo web devices subscribe to a sink on this server, which decrypts
+# what the real Web Push code sends. seed_demo writes the VAPID keys it uses to var/.
+DEMO_WEBPUSH_SINK = env_bool("DEMO_WEBPUSH_SINK", DEBUG)
+DEMO_BASE_URL = env_str("DEMO_BASE_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}")
+DEMO_VAPID_FILE = VAR_DIR / "demo-vapid.json"
+if DEMO_WEBPUSH_SINK and "default" not in PUSH_APPS["webpush"] and DEMO_VAPID_FILE.exists():
+    PUSH_APPS["webpush"]["default"] = json.loads(DEMO_VAPID_FILE.read_text())
 PUSH_NOTIFICATIONS_SETTINGS = {
     # One device row per token: enforced by a unique index, so concurrent registrations of the
     # same token cannot create twins.

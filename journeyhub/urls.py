@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", include("audiences.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
     re_path(r"^api/", api_not_found),
+    path("", include("notifications.urls")),
     # Last: the admin at the root ends with a catch-all that would swallow /api/ paths.
     path("", admin.site.urls),
 ]

@@ -15,6 +15,7 @@ from notifications.models import (
     Delivery,
     DeliveryBatch,
     DeliverySettings,
+    DemoReceivedPush,
     Send,
     Template,
     TemplateTranslation,
@@ -289,3 +290,23 @@ class DeliverySettingsAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(
             reverse("admin:notifications_deliverysettings_change", args=[controls.pk])
         )
+
+
+@admin.register(DemoReceivedPush)
+class DemoReceivedPushAdmin(admin.ModelAdmin):
+    """What the demo sink received and decrypted: proof that sends really went out."""
+
+    list_display = ("received_at", "title", "body", "customer", "urgency", "ttl")
+    list_select_related = ("inbox__device__customer",)
+    readonly_fields = ("inbox", "received_at", "title", "body", "payload", "ttl", "urgency")
+    show_full_result_count = False
+
+    @admin.display(description="Customer")
+    def customer(self, received: DemoReceivedPush):
+        return received.inbox.device.customer
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -298,3 +298,39 @@ class DeliveryBatch(models.Model):
 
     def __str__(self) -> str:
         return f"Batch {self.number} of send #{self.send_id}"
+
+
+class DemoInbox(models.Model):
+    """A Web Push subscription that this server itself receives (demo mode): it holds the
+    browser's side of the keys, so the sink can decrypt what the real Web Push code sent."""
+
+    device = models.OneToOneField(Device, on_delete=models.CASCADE, related_name="demo_inbox")
+    key = models.CharField(max_length=32, unique=True)
+    private_key = models.CharField(max_length=64)
+    auth_secret = models.CharField(max_length=32)
+
+    class Meta:
+        verbose_name = "demo inbox"
+
+    def __str__(self) -> str:
+        return f"Demo inbox of device #{self.device_id}"
+
+
+class DemoReceivedPush(models.Model):
+    """A notification received and decrypted by the demo sink."""
+
+    inbox = models.ForeignKey(DemoInbox, on_delete=models.CASCADE, related_name="received")
+    received_at = models.DateTimeField(default=timezone.now)
+    title = models.CharField(max_length=500, blank=True)
+    body = models.TextField(blank=True)
+    payload = models.JSONField(default=dict)
+    ttl = models.CharField(max_length=20, blank=True)
+    urgency = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        verbose_name = "received push (demo)"
+        verbose_name_plural = "received pushes (demo)"
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return self.title or f"Push #{self.pk}"

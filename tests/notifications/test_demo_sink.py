@@ -1,0 +1,56 @@
+from datetime import time
+
+import pytest
+
+from audiences.services import customer_upsert
+from notifications.demo_sink import demo_inboxes_attach, demo_vapid_ensure
+from notifications.models import DeliveryBatch, DeliverySettings, DemoReceivedPush, Device, Template
+from notifications.sending import batch_send
+from notifications.services import device_register, send_create, send_fan_out
+
+
+@pytest.fixture
+def demo_mode(settings, live_server, tmp_path):
+    settings.DEMO_VAPID_FILE = tmp_path / "vapid.json"
+    settings.DEMO_BASE_URL = live_server.url
+    settings.PUSH_BACKEND = "notifications.providers.real.ProviderBackend"
+    settings.PUSH_APPS = {"fcm": {}, "apns": {}, "webpush": {"default": demo_vapid_ensure()}}
+    DeliverySettings.objects.update_or_create(
+        pk=1, defaults={"quiet_hours_start": time(0), "quiet_hours_end": time(0)})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_reaches_the_demo_sink_through_real_web_push(demo_mode):
+    ana, _ = customer_upsert(external_id="ana", first_name="Ana")
+    device_register(customer=ana, kind="webpush", token="https://placeholder.invalid/x",
+                    platform="web", p256dh="placeholder", auth="placeholder")
+    assert demo_inboxes_attach(devices=Device.objects.all()) == 1
+    template = Template.objects.create(name="Guide", title="Hello {{ customer.first_name }}",
+                                       body="Ten days in Lisbon: our guide", url="/guides/lisbon")
+
+    send = send_create(template=template, customer_ids=[ana.pk], source="demo")
+    send_fan_out(send_id=send.pk)
+    batch_send(batch_id=DeliveryBatch.objects.get(send=send).pk)
+
+    received = DemoReceivedPush.objects.get()
+    assert (received.title, received.body) == ("Hello Ana", "Ten days in Lisbon: our guide")
+    assert received.payload["url"] == "/guides/lisbon"
+    assert received.payload["data"]["delivery_id"]
+    assert send.deliveries.get().status == "sent"
+
+
+@pytest.mark.django_db
+def test_the_sink_refuses_what_it_cannot_read(client, settings, tmp_path):
+    ana, _ = customer_upsert(external_id="ana")
+    device_register(customer=ana, kind="webpush", token="https://placeholder.invalid/y",
+                    platform="web", p256dh="p", auth="a")
+    demo_inboxes_attach(devices=Device.objects.all())
+    key = Device.objects.get().demo_inbox.key
+    url = f"/demo/webpush/{key}/"
+
+    assert client.post(url, b"garbage", content_type="application/octet-stream").status_code == 401
+    assert client.post(url, b"garbage", content_type="application/octet-stream",
+                       HTTP_AUTHORIZATION="vapid t=x, k=y").status_code == 400
+    assert client.post("/demo/webpush/unknown/", b"x", content_type="application/octet-stream",
+                       HTTP_AUTHORIZATION="vapid t=x, k=y").status_code == 410
+    assert not DemoReceivedPush.objects.exists()
