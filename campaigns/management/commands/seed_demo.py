@@ -1,0 +1,57 @@
+"""``python manage.py seed_demo [--customers N]``: the demo data set, or the scale data set.
+
+Customers (with events, stage transitions and opt-outs) come from audiences.demo, their
+devices from notifications.demo, chunk by chunk, each chunk in one transaction. Running it
+again adds nothing; raising --customers adds only the customers not there yet."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
+
+from audiences import demo as audiences_demo
+from notifications import demo as notifications_demo
+from notifications.models import Device
+
+DEFAULT_CUSTOMERS = 2000
+DEMO_ADMIN = ("admin", "journeyhub")  # for a laptop with DEBUG on, never for a real server
+
+
+class Command(BaseCommand):
+    help = "Create demo customers, events, stage transitions, opt-outs and devices. Idempotent."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS,
+                            help=f"How many demo customers (default {DEFAULT_CUSTOMERS}; "
+                                 "1000000 builds the scale data set).")
+        parser.add_argument("--admin-password",
+                            help="Create the demo superuser 'admin' with this password, even "
+                                 "when DEBUG is off.")
+
+    def handle(self, *args, customers: int, admin_password: str | None, **options):
+        if customers < 1:
+            raise CommandError("--customers must be at least 1.")
+        timings = audiences_demo.seed(
+            customers=customers, log=self.stdout.write,
+            per_chunk=lambda lo, hi, t: notifications_demo.devices_seed_range(
+                lo=lo, hi=hi, timings=t),
+        )
+        if timings.rows.get("devices"):
+            audiences_demo.analyze(timings, [Device, APNSDevice, GCMDevice, WebPushDevice])
+        for part, seconds in timings.seconds.items():
+            self.stdout.write(f"{part:12} {timings.rows[part]:>10,} new rows  {seconds:8.1f}s")
+        self.stdout.write(f"{'total':12} {'':>10}           {sum(timings.seconds.values()):8.1f}s")
+        self._demo_admin(admin_password)
+
+    def _demo_admin(self, password: str | None) -> None:
+        username, default_password = DEMO_ADMIN
+        users = get_user_model().objects
+        if users.filter(username=username).exists():
+            self.stdout.write(f"Superuser {username!r} exists; left as it is.")
+        elif password is None and not settings.DEBUG:
+            self.stdout.write("DEBUG is off: no demo superuser created "
+                              "(give --admin-password to create one).")
+        else:
+            users.create_superuser(username, "admin@example.com", password or default_password)
+            shown = "the given password" if password else f"password {default_password!r}"
+            self.stdout.write(f"Created superuser {username!r} with {shown}.")
