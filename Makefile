@@ -21,11 +21,12 @@ TEST_VAR_DIR ?= $(CURDIR)/var/test
 .PHONY: help venv migrate run test lint bench
 
 help:
-	@echo "make run                 web + Celery worker + beat on http://127.0.0.1:$(PORT)/"
-	@echo "make test                the whole test suite (PYTEST_ARGS='-k worker' to narrow)"
-	@echo "make lint                ruff check"
-	@echo "make bench [NAME=..] [SIZE=..]   run one benchmark; no NAME lists them"
-	@echo "make venv                create $(VENV) and install requirements.txt"
+	@echo "make run                        web + Celery worker + beat on http://127.0.0.1:$(PORT)/"
+	@echo "make test                       the whole suite (PYTEST_ARGS='-k worker' to narrow it)"
+	@echo "make lint                       ruff check ."
+	@echo "make bench [NAME=...] [SIZE=N]  run one benchmark; without NAME, list them"
+	@echo "make venv                       create $(VENV) and install requirements.txt"
+	@echo "make migrate                    apply migrations to the configured database"
 
 $(PY):
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.11 or newer is needed (python3.11 or python3)." >&2; exit 1; fi
