@@ -8,6 +8,8 @@ raise all become 400s here."""
 import logging
 import re
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse
@@ -21,13 +23,14 @@ logger = logging.getLogger(__name__)
 # PostgreSQL text and jsonb cannot hold NUL, and no database can encode a lone UTF-16 surrogate
 # (JSON allows both as \u escapes); rejected at parse time so no field can smuggle them in.
 UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
-# A full batch of 1000 events at 5 KB each; bounds the memory one request can take.
-MAX_JSON_BODY_BYTES = 5 * 1024 * 1024
 
 
 class BodyTooLarge(exceptions.APIException):
+    """Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default) before they
+    are parsed, which bounds the memory one request can take."""
+
     status_code = 413
-    default_detail = f"Request bodies are limited to {MAX_JSON_BODY_BYTES // (1024 * 1024)} MB."
+    default_detail = "The request body is too large."
     default_code = "body_too_large"
 
 
@@ -35,6 +38,11 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail=detail)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = BodyTooLarge(f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
+                           "bytes.")
+    elif isinstance(exc, SuspiciousOperation):  # Django answers these 400 outside DRF too
+        exc = exceptions.ParseError(str(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         # A bug, not bad input: keep the traceback in the logs and the body JSON.
@@ -76,13 +84,6 @@ class StrictJSONParser(parsers.JSONParser):
     """JSON only, and only text the database can store."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        meta = parser_context["request"].META if parser_context else {}
-        try:
-            length = int(meta.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_JSON_BODY_BYTES:
-            raise BodyTooLarge()
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:

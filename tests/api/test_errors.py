@@ -1,0 +1,124 @@
+import json
+
+import pytest
+from django.conf import settings as django_settings
+from rest_framework.test import APIClient
+
+from audiences.models import Customer, Event
+from journeyhub.api_errors import exception_handler
+
+
+def put_raw(client, body: bytes | str, content_type="application/json"):
+    return client.generic("PUT", "/api/v1/customers/c-1/", body, content_type=content_type)
+
+
+@pytest.mark.django_db
+def test_malformed_json_is_400(brand):
+    response = put_raw(brand, b'{"first_name": "Ana",')
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_body_that_is_not_json_is_415(brand):
+    response = put_raw(brand, "first_name=Ana", content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+
+
+@pytest.mark.django_db
+def test_a_json_array_where_an_object_belongs_is_400(brand):
+    response = put_raw(brand, b'["first_name", "Ana"]')
+
+    assert response.status_code == 400
+    assert "non_field_errors" in response.json()["errors"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", [r"\u0000", r"\ud800", r"ok\udfffok"])
+def test_text_a_database_cannot_store_is_400_wherever_it_hides(brand, text):
+    """JSON may carry NUL and lone surrogates as escapes; PostgreSQL would refuse them."""
+    body = '{"attributes": {"nested": [{"deep": "' + text + '"}]}}'
+
+    response = put_raw(brand, body)
+
+    assert response.status_code == 400
+    assert "attributes.nested[0].deep" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_nul_in_a_key_is_400(brand):
+    response = put_raw(brand, '{"attributes": {"a\\u0000b": 1}}')
+
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_an_absurdly_nested_body_is_400(brand):
+    response = put_raw(brand, "[" * 100_000 + "]" * 100_000)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+@pytest.mark.django_db
+def test_a_body_over_the_limit_is_413_before_it_is_parsed(brand):
+    body = json.dumps({"events": [{"customer_id": "c", "name": "x" * 3_000_000}]})
+
+    response = brand.generic("POST", "/api/v1/events/batch/", body,
+                             content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_wrong_method_is_a_json_405(brand):
+    response = brand.delete("/api/v1/events/")
+
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_an_unexpected_exception_becomes_a_json_500():
+    response = exception_handler(RuntimeError("boom"), {})
+
+    assert response.status_code == 500
+    assert response.data == {"detail": "Server error.", "code": "server_error"}
+
+
+def tight_rates(settings, **rates):
+    settings.REST_FRAMEWORK = {
+        **django_settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"api_key": "1000/min", "customer_token": "1000/min", **rates},
+    }
+
+
+def test_an_api_key_over_its_rate_gets_429_with_retry_after(settings, brand, key_factory, ana):
+    tight_rates(settings, api_key="2/min")
+
+    statuses = [brand.get("/api/v1/customers/ana-1/").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+    throttled = brand.get("/api/v1/customers/ana-1/")
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    assert throttled.json()["code"] == "throttled"
+    _, other_key = key_factory(name="Other backend")
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Api-Key {other_key}")
+    assert other.get("/api/v1/customers/ana-1/").status_code == 200  # its own budget
+
+
+def test_a_customer_over_its_rate_gets_429_and_others_do_not(settings, app_for, ana, ben):
+    tight_rates(settings, customer_token="2/min")
+    anas_app = app_for(ana)
+
+    statuses = [anas_app.get("/api/v1/me/").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+    assert "Retry-After" in anas_app.get("/api/v1/me/")
+    assert app_for(ben).get("/api/v1/me/").status_code == 200
