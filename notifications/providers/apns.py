@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 
 import aioapns
-from aioapns.common import PRIORITY_HIGH, PRIORITY_NORMAL, PushType
+from aioapns.common import PRIORITY_HIGH, PRIORITY_NORMAL, NotificationResult, PushType
 from aioapns.exceptions import ConnectionClosed, ConnectionError, MaxAttemptsExceeded
 
 from . import aioloop
@@ -114,7 +114,7 @@ def notification_request(message: PushMessage) -> aioapns.NotificationRequest:
 
 
 def _result(message: PushMessage,
-            answer: aioapns.NotificationResult) -> PushResult | ProviderAuthError:
+            answer: NotificationResult) -> PushResult | ProviderAuthError:
     status, reason = str(answer.status), answer.description or ""
     failure = {"error_code": reason or status, "error": f"APNs {status} {reason}".strip()}
     if answer.is_successful:

@@ -5,10 +5,12 @@ things are adjusted on its messaging service, because firebase-admin offers no o
 the FCM URL (``endpoint`` in PUSH_APPS, for emulators and the loopback fake) and the HTTP client's
 built-in retries of 500/503, which would hide temporary errors from our own retry policy."""
 
+import asyncio
 import hashlib
 import json
 import threading
 import time
+import warnings
 
 import firebase_admin
 from firebase_admin import _http_client, credentials, exceptions, messaging
@@ -21,6 +23,9 @@ from .base import Outcome, ProviderAuthError, ProviderConfigError, PushMessage, 
 from .common import retry_after_seconds
 
 FCM_ENDPOINT = "https://fcm.googleapis.com"
+# Requests in flight per batch. Real FCM multiplexes them over one HTTP/2 connection; beyond
+# ~100 concurrent streams they would only wait in the client's pool.
+FCM_CONCURRENCY = 100
 # Per request (connect, read, wait for a pooled connection): a stalled FCM holds a batch this long.
 FCM_TIMEOUT_SECONDS = 10
 # FCM asks senders to wait at least a minute after QUOTA_EXCEEDED when it names no Retry-After.
@@ -47,15 +52,28 @@ class FcmProvider:
     def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
         try:
             self._refresh_access_token()
-            batch = aioloop.run(
-                messaging.send_each_async([_fcm_message(m) for m in messages], app=self._app)
-            )
-        except exceptions.UnknownError as error:
-            # send_each_async wraps what escaped a single request, e.g. a failed token refresh.
-            return _batch_failure(messages, error.cause or error)
-        except (auth_exceptions.GoogleAuthError, ValueError) as error:
-            return _batch_failure(messages, error)
-        return [_result(m, response) for m, response in zip(messages, batch.responses, strict=True)]
+        except auth_exceptions.GoogleAuthError as error:
+            return [_unsent(m, error) for m in messages]
+        answers = aioloop.run(self._send_all(messages))
+        return [_result(m, answer) for m, answer in zip(messages, answers, strict=True)]
+
+    async def _send_all(
+        self, messages: list[PushMessage]
+    ) -> list[messaging.SendResponse | Exception]:
+        """One send_each_async call per message, FCM_CONCURRENCY at a time: a single call of
+        500 would queue them all in httpx's pool at once, and a message firebase-admin refuses
+        to encode would fail the whole call."""
+        slots = asyncio.Semaphore(FCM_CONCURRENCY)
+
+        async def send(message: PushMessage) -> messaging.SendResponse | Exception:
+            async with slots:
+                try:
+                    batch = await messaging.send_each_async([_fcm_message(message)], app=self._app)
+                except (exceptions.UnknownError, ValueError) as error:
+                    return error
+                return batch.responses[0]
+
+        return await asyncio.gather(*(send(message) for message in messages))
 
     def _refresh_access_token(self) -> None:
         # Fetch the OAuth2 token here, once, where a refusal is one clear error, rather than in
@@ -112,29 +130,35 @@ def _fcm_message(message: PushMessage) -> messaging.Message:
         apns_headers["apns-collapse-id"] = message.collapse_key
     # FCM refuses a web link that is not https; deep links reach apps through data instead.
     link = message.url if message.url.startswith("https://") else None
-    return messaging.Message(
-        token=message.token,
-        notification=messaging.Notification(
+    parts = {
+        "notification": messaging.Notification(
             title=message.title, body=message.body, image=message.image_url or None
         ),
-        data={str(key): str(value) for key, value in message.data.items()} or None,
-        android=messaging.AndroidConfig(
+        "data": {str(key): str(value) for key, value in message.data.items()} or None,
+        "android": messaging.AndroidConfig(
             priority="high" if high else "normal", ttl=message.ttl_seconds,
             collapse_key=message.collapse_key or None,
         ),
-        apns=messaging.APNSConfig(headers=apns_headers),
-        webpush=messaging.WebpushConfig(
+        "apns": messaging.APNSConfig(headers=apns_headers),
+        "webpush": messaging.WebpushConfig(
             headers={"TTL": str(message.ttl_seconds), "Urgency": "high" if high else "normal"},
             fcm_options=messaging.WebpushFCMOptions(link=link) if link else None,
         ),
-    )
+    }
+    # 7.x deprecates ``token`` in favour of Firebase installation ids, but apps register FCM
+    # registration tokens (getToken()) and the v1 API takes them; firebase-admin silences this
+    # warning the same way in its own multicast helper.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return messaging.Message(token=message.token, **parts)
 
 
-def _result(message: PushMessage, response: messaging.SendResponse) -> PushResult:
-    if response.success:
-        return PushResult(message.delivery_id, Outcome.SENT,
-                          provider_message_id=response.message_id)
-    error = response.exception
+def _result(message: PushMessage, answer: messaging.SendResponse | Exception) -> PushResult:
+    if isinstance(answer, Exception):
+        return _unsent(message, getattr(answer, "cause", None) or answer)
+    if answer.success:
+        return PushResult(message.delivery_id, Outcome.SENT, provider_message_id=answer.message_id)
+    error = answer.exception
     body = _error_body(error)
     code = _fcm_error_code(body) or error.code
     failure = {"error_code": code, "error": str(error)}
@@ -151,16 +175,16 @@ def _result(message: PushMessage, response: messaging.SendResponse) -> PushResul
     return PushResult(message.delivery_id, Outcome.FAILED, **failure)
 
 
-def _batch_failure(messages: list[PushMessage], error: Exception) -> list[PushResult]:
-    """Results when the batch never reached FCM: raise for refused credentials, a payload that
+def _unsent(message: PushMessage, error: Exception) -> PushResult:
+    """The result when a message never reached FCM: refused credentials raise, a message
     firebase-admin will not encode fails, anything else (token endpoint down) is retried."""
     if isinstance(error, auth_exceptions.RefreshError) and not getattr(error, "retryable", False):
         raise ProviderAuthError(f"Google refused the FCM service account: {error}") from error
     if isinstance(error, ValueError) and not isinstance(error, auth_exceptions.GoogleAuthError):
-        return [PushResult(m.delivery_id, Outcome.FAILED, error_code="ENCODING", error=str(error))
-                for m in messages]
-    return [PushResult(m.delivery_id, Outcome.RETRY, error_code="UNAVAILABLE", error=str(error),
-                       retry_after=FCM_UNAVAILABLE_RETRY_AFTER_SECONDS) for m in messages]
+        return PushResult(message.delivery_id, Outcome.FAILED, error_code="ENCODING",
+                          error=str(error))
+    return PushResult(message.delivery_id, Outcome.RETRY, error_code="UNAVAILABLE",
+                      error=str(error), retry_after=FCM_UNAVAILABLE_RETRY_AFTER_SECONDS)
 
 
 def _error_body(error: exceptions.FirebaseError) -> dict:
