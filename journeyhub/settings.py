@@ -143,7 +143,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs every request at INFO: 500 lines per FCM batch.
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------------
