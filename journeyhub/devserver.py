@@ -28,6 +28,7 @@ WORKER_QUEUES = "default,fanout,send"
 DEMO_LOGIN = ("admin", "journeyhub")  # created by `manage.py seed_demo`
 STOP_GRACE_SECONDS = 10  # a Celery warm shutdown waits for running tasks; then we kill
 POLL_SECONDS = 0.2
+SECOND_SIGNAL_AFTER = 1.0  # seconds; an earlier repeat is the same signal delivered twice
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -69,8 +70,11 @@ class Supervisor:
 
     def say(self, name: str, line: str) -> None:
         with self.out_lock:
-            self.out.write(f"{name:<{self.width}} | {line.rstrip()}\n")
-            self.out.flush()
+            try:
+                self.out.write(f"{name:<{self.width}} | {line.rstrip()}\n")
+                self.out.flush()
+            except (BrokenPipeError, ValueError):  # the terminal or pipe is gone: keep going,
+                pass  # so that the children are still stopped in order
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -140,10 +144,17 @@ def banner(port: int) -> list[str]:
 def run(port: int) -> int:
     supervisor = Supervisor(commands(port))
 
+    first_signal_at = []
+
     def request_stop(signum, frame):
-        if supervisor.stop_requested.is_set():  # a second Ctrl-C: no more patience
+        # A second Ctrl-C means "no more patience". One signal often arrives twice at once
+        # (make forwards SIGTERM to us and so does a process-group kill), so only a later
+        # one counts.
+        if first_signal_at and time.monotonic() - first_signal_at[0] > SECOND_SIGNAL_AFTER:
             for child in supervisor.children:
-                _kill_group(child.process.pid)
+                if child.process:
+                    _kill_group(child.process.pid)
+        first_signal_at[:1] = first_signal_at[:1] or [time.monotonic()]
         supervisor.stop_requested.set()
 
     signal.signal(signal.SIGINT, request_stop)
