@@ -273,11 +273,11 @@ def _stage_rule(spec: Any, ctx: RuleContext) -> Q:
 @register_rule("event")
 def _event_rule(spec: Any, ctx: RuleContext) -> Q:
     """Performed ``name`` at least ``min_count`` times (in the last ``within_days``, where the
-    properties equal ``where``); ``performed: false`` negates. EXISTS, with GROUP BY ... HAVING
-    for counts above one, so the subquery is a plain yes/no even under NOT."""
+    properties equal ``where``); ``performed: false`` negates. EXISTS, over GROUP BY ... HAVING
+    for counts above one, so the test is a plain yes/no even under NOT."""
     ctx.fields(spec, required=("name",),
                optional=("min_count", "within_days", "where", "performed"))
-    events = Event.objects.filter(customer=OuterRef("pk"), name=ctx.text(spec, "name"))
+    events = Event.objects.filter(name=ctx.text(spec, "name"))
     within_days = ctx.integer(spec, "within_days", high=MAX_DAYS)
     if within_days is not None:
         events = events.filter(occurred_at__gte=ctx.now - timedelta(days=within_days))
@@ -285,9 +285,10 @@ def _event_rule(spec: Any, ctx: RuleContext) -> Q:
         events = events.filter(_event_where(spec["where"], ctx.at("where")))
     min_count = ctx.integer(spec, "min_count", default=1)
     if min_count > 1:
-        events = (events.values("customer").annotate(times=Count("pk"))
-                  .filter(times__gte=min_count))
-    performed = Q(Exists(events))
+        counts = events.values("customer_id").annotate(times=Count("pk"))
+        performed = Q(ExistsAmong(counts.filter(times__gte=min_count), "customer_id"))
+    else:
+        performed = Q(Exists(events.filter(customer=OuterRef("pk"))))
     return performed if ctx.boolean(spec, "performed", default=True) else ~performed
 
 
@@ -378,6 +379,36 @@ def _segment_rule(spec: Any, ctx: RuleContext) -> Q:
     nested = replace(ctx, path=f"{ctx.path}({spec})", depth=ctx.depth + 1,
                      segment_chain=(*ctx.segment_chain, spec))
     return nested.compile(segment.rules)
+
+
+# --- SQL the ORM does not write ---------------------------------------------------------------
+
+class ExistsAmong(Expression):
+    """EXISTS (SELECT 1 FROM (<queryset>) AS among WHERE among.<column> = <customer's pk>).
+
+    For a grouped queryset (GROUP BY customer HAVING ...). Correlating the grouped query itself
+    makes PostgreSQL run it once per customer (a million index probes); over a derived table it
+    plans a hash semi-join (anti-join under NOT) that groups the events once."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, queryset, column: str):
+        super().__init__()
+        self.query, self.column, self.outer = queryset.query, column, F("pk")
+
+    def get_source_expressions(self):
+        return [self.outer]
+
+    def set_source_expressions(self, exprs):
+        (self.outer,) = exprs
+
+    def as_sql(self, compiler, connection):
+        inner_sql, inner_params = self.query.get_compiler(connection=connection).as_sql()
+        outer_sql, outer_params = compiler.compile(self.outer)
+        column = connection.ops.quote_name(self.column)
+        sql = f"EXISTS (SELECT 1 FROM ({inner_sql}) AS among WHERE among.{column} = {outer_sql})"
+        return sql, (*inner_params, *outer_params)
 
 
 # --- JSON key tests in SQL ----------------------------------------------------------------------

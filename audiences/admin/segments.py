@@ -168,8 +168,9 @@ class SegmentAdmin(admin.ModelAdmin):
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra = {**(extra_context or {}), "preview_url": reverse("admin:audiences_segment_preview")}
+        # Only when showing the page: a save should not wait for a count over every customer.
         segment = self.get_object(request, unquote(object_id)) if object_id else None
-        if segment is not None:
+        if segment is not None and request.method == "GET":
             extra["audience"] = _audience(segment)
         return super().changeform_view(request, object_id, form_url, extra)
 

@@ -4,9 +4,10 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from audiences.models import Customer, Segment, Topic
+from audiences.models import Customer, Event, Segment, Topic
 from audiences.segments import compile_rules
 from audiences.selectors import customers_matching
 from audiences.services import (
@@ -192,6 +193,17 @@ def test_event_not_performed_includes_customers_with_no_events(shoppers):
 def test_not_of_an_event_count_rule_is_its_complement(shoppers):
     twice = {"event": {"name": "purchase", "min_count": 2, "within_days": 30}}
     assert matched({"not": twice}) == {"ben", "cat"}
+
+
+def test_event_count_rules_compose_inside_other_queries(shoppers):
+    # Campaigns embed audiences in their own queries: as pk__in and as a correlated EXISTS.
+    rules = {"any": [{"event": {"name": "purchase", "min_count": 2, "within_days": 30}},
+                     {"profile": {"field": "external_id", "op": "eq", "value": "cat"}}]}
+    inner = customers_matching(rules)
+    in_subquery = Customer.objects.filter(pk__in=inner.values("pk"))
+    correlated = Event.objects.filter(Exists(inner.filter(pk=OuterRef("customer_id"))))
+    assert set(in_subquery.values_list("external_id", flat=True)) == {"ana", "cat"}
+    assert set(correlated.values_list("customer__external_id", flat=True)) == {"ana", "cat"}
 
 
 # --- consent ----------------------------------------------------------------------------------
