@@ -13,6 +13,7 @@ path, e.g. ``all[2].event.min_count: must be a positive integer``.
 """
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -143,7 +144,8 @@ class RuleContext:
         return value
 
     def scalar(self, value: Any, key: str | None = None) -> str | int | float | bool:
-        if not isinstance(value, str | int | float) or value != value:  # NaN is not JSON
+        finite = not isinstance(value, float) or math.isfinite(value)  # NaN is not JSON
+        if not isinstance(value, str | int | float) or not finite:
             self.fail("must be a string, a number or true/false", key)
         return value
 

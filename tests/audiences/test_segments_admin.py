@@ -122,6 +122,14 @@ def test_preview_of_malformed_json_is_a_400_with_the_error(admin_client):
     assert response.json()["error"].startswith("Invalid JSON at line 1")
 
 
+@pytest.mark.parametrize("body", ["[" * 100_000, '{"bucket": {"min": NaN}}'])
+def test_preview_of_hostile_json_is_a_400(admin_client, body):
+    response = preview(admin_client, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]
+
+
 def test_preview_of_invalid_rules_is_a_400_naming_the_path(admin_client):
     response = preview(admin_client, {"any": [{"event": {"name": "purchase", "min_count": 0}}]})
 
