@@ -133,22 +133,27 @@ def _message(row: Delivery, rendered, template) -> PushMessage:
 
 def _deliver(batch: DeliveryBatch, token: str, messages: list[PushMessage]) -> float | None:
     """Send chunk by chunk, recording results after each. Returns the longest retry delay asked
-    for by the provider, or None when nothing needs a retry."""
+    for by the provider, or None when nothing needs a retry. Stops if the lease was lost (the
+    sweeper thought this worker dead and gave the batch to another)."""
     backend = get_backend()
     retry_after: float | None = None
     for start in range(0, len(messages), SEND_CHUNK):
+        if not _lease_renew(batch, token):
+            return None
         chunk = messages[start:start + SEND_CHUNK]
         Delivery.objects.filter(pk__in=[m.delivery_id for m in chunk]).update(
             status=Delivery.Status.SENDING, attempts=F("attempts") + 1
         )
-        results = backend.send_batch(chunk)
-        delay = _record(results)
+        delay = _record(backend.send_batch(chunk))
         if delay is not None:
             retry_after = max(retry_after or 0, delay)
-        DeliveryBatch.objects.filter(pk=batch.pk, claim_token=token).update(
-            claimed_at=timezone.now()  # renew the lease while we make progress
-        )
     return retry_after
+
+
+def _lease_renew(batch: DeliveryBatch, token: str) -> bool:
+    return bool(DeliveryBatch.objects.filter(pk=batch.pk, claim_token=token).update(
+        claimed_at=timezone.now()
+    ))
 
 
 def _record(results: list[PushResult]) -> float | None:

@@ -19,7 +19,8 @@ def demo_mode(settings, live_server, tmp_path):
         pk=1, defaults={"quiet_hours_start": time(0), "quiet_hours_end": time(0)})
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: keep the topics and stage rules that data migrations create.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_send_reaches_the_demo_sink_through_real_web_push(demo_mode):
     ana, _ = customer_upsert(external_id="ana", first_name="Ana")
     device_register(customer=ana, kind="webpush", token="https://placeholder.invalid/x",
