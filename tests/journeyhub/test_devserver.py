@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.journeyhub.test_worker import test_database_url
+from tests.workers import test_database_url
 
 START_SECONDS = 90  # three Django processes starting at once on a 2-core machine
 STOP_SECONDS = 40  # the supervisor's own grace period (10 s) plus a margin
