@@ -66,6 +66,7 @@ class Supervisor:
         self.out = out
         self.out_lock = threading.Lock()
         self.stop_requested = threading.Event()
+        self.first_signal_at: float | None = None
         self.width = max(len(child.name) for child in children)
 
     def say(self, name: str, line: str) -> None:
@@ -76,9 +77,23 @@ class Supervisor:
             except (BrokenPipeError, ValueError):  # the terminal or pipe is gone: keep going,
                 pass  # so that the children are still stopped in order
 
+    def request_stop(self, signum, frame) -> None:
+        """SIGINT/SIGTERM handler. A second Ctrl-C means "no more patience"; but one signal
+        often arrives twice at once (make forwards SIGTERM, and so does a process-group kill),
+        so only a repeat SECOND_SIGNAL_AFTER later counts."""
+        now = time.monotonic()
+        if self.first_signal_at is None:
+            self.first_signal_at = now
+        elif now - self.first_signal_at > SECOND_SIGNAL_AFTER:
+            for child in self.started():
+                _kill_group(child.process.pid)
+        self.stop_requested.set()
+
     def start(self) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for child in self.children:
+            if self.stop_requested.is_set():
+                break
             # A session of its own: the terminal's Ctrl-C reaches only us, and we stop the
             # children in order instead of all of them racing at once.
             child.process = subprocess.Popen(
@@ -88,31 +103,49 @@ class Supervisor:
             )
             self.say(child.name, f"started (pid {child.process.pid}): {' '.join(child.argv[1:])}")
         # Readers start after the last fork: preexec_fn is only safe while we have one thread.
-        for child in self.children:
+        for child in self.started():
             child.reader = threading.Thread(target=self._relay, args=(child,), daemon=True)
             child.reader.start()
+
+    def started(self) -> list[Child]:
+        return [child for child in self.children if child.process is not None]
 
     def _relay(self, child: Child) -> None:
         for line in child.process.stdout:
             self.say(child.name, line)
 
-    def first_exited(self) -> Child | None:
-        return next((c for c in self.children if c.process.poll() is not None), None)
+    def watch(self, port: int) -> Child | None:
+        """Wait for a stop request or for a child to exit (returned). Announce the web server
+        once it answers."""
+        announced = False
+        while not self.stop_requested.is_set():
+            exited = next((c for c in self.started() if c.process.poll() is not None), None)
+            if exited:
+                self.say(exited.name, f"exited with status {exited.process.returncode}; "
+                                      "stopping the others")
+                return exited
+            if not announced and port_open(port):
+                for line in banner(port):
+                    self.say("web", line)
+                announced = True
+            time.sleep(POLL_SECONDS)
+        return None
 
     def stop(self) -> None:
         """SIGTERM each child (a warm shutdown for Celery), then kill what is left."""
-        for child in self.children:
+        for child in self.started():
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in self.children:
+        for child in self.started():
             try:
                 child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.say(child.name, f"did not stop in {STOP_GRACE_SECONDS}s; killing it")
             _kill_group(child.process.pid)  # pool processes, the autoreloader's child
             child.process.wait()
-            child.reader.join(timeout=1)
+            if child.reader:
+                child.reader.join(timeout=1)
             self.say(child.name, f"stopped (exit status {child.process.returncode})")
 
 
@@ -142,40 +175,15 @@ def banner(port: int) -> list[str]:
 
 
 def run(port: int) -> int:
+    """Run until Ctrl-C (exit status 0) or until one process exits (exit status 1)."""
     supervisor = Supervisor(commands(port))
-
-    first_signal_at = []
-
-    def request_stop(signum, frame):
-        # A second Ctrl-C means "no more patience". One signal often arrives twice at once
-        # (make forwards SIGTERM to us and so does a process-group kill), so only a later
-        # one counts.
-        if first_signal_at and time.monotonic() - first_signal_at[0] > SECOND_SIGNAL_AFTER:
-            for child in supervisor.children:
-                if child.process:
-                    _kill_group(child.process.pid)
-        first_signal_at[:1] = first_signal_at[:1] or [time.monotonic()]
-        supervisor.stop_requested.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
     if port_open(port):
-        supervisor.say("devserver", f"port {port} on {HOST} is already in use; set PORT=...")
+        supervisor.say("web", f"port {port} on {HOST} is already in use; set PORT=...")
         return 1
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
     supervisor.start()
-    announced = False
-    exited = None
-    while not supervisor.stop_requested.is_set():
-        exited = supervisor.first_exited()
-        if exited:
-            supervisor.say(exited.name, f"exited with status {exited.process.returncode}; "
-                                        "stopping the others")
-            break
-        if not announced and port_open(port):
-            for line in banner(port):
-                supervisor.say("web", line)
-            announced = True
-        time.sleep(POLL_SECONDS)
+    exited = supervisor.watch(port)
     supervisor.stop()
     return 1 if exited else 0
 
