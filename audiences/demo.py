@@ -365,11 +365,15 @@ def bucket_sql(hash64: str) -> str:
             f"{BUCKET_COUNT})::int")
 
 
-def _referral_sql(n: str) -> str:
-    # numeric: the product overflows bigint
-    x = f"mod({n}::numeric * {REFERRAL_MULTIPLIER}, {2**50})::bigint"
+def _referral_x_sql(n: str) -> str:
+    """n * M mod 2**50, in numeric: the product overflows bigint."""
+    return f"mod({n}::numeric * {REFERRAL_MULTIPLIER}, {2**50})::bigint"
+
+
+def _referral_sql(x: str) -> str:
+    """The referral code from _referral_x_sql()."""
     return " || ".join(
-        f"substr('{REFERRAL_CODE_ALPHABET}', ((({x}) >> {5 * i}) & 31)::int + 1, 1)"
+        f"substr('{REFERRAL_CODE_ALPHABET}', (({x} >> {5 * i}) & 31)::int + 1, 1)"
         for i in range(10)
     )
 
@@ -398,10 +402,13 @@ CREATE TEMP TABLE demo_new (id bigint PRIMARY KEY, n bigint, stage text, anchor 
                             created_at timestamptz, opt_outs text[]) ON COMMIT DROP
 """
 CUSTOMERS_SQL = """
-WITH src AS (
-    SELECT n, {external_id} AS external_id,
-           sha256(convert_to('demo:customer:' || n, 'UTF8')) AS d
+WITH numbered AS (
+    SELECT n, {external_id} AS external_id
     FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS n
+), src AS MATERIALIZED (  -- computed once per row; inlined, each use would hash again
+    SELECT numbered.*, sha256(convert_to('demo:customer:' || n, 'UTF8')) AS d,
+           {hash64} AS hash64, {referral_x} AS referral_x
+    FROM numbered
 ), fresh AS (
     SELECT src.*, {stage} AS stage, mod({d2}, {places}) + 1 AS place
     FROM src
@@ -460,7 +467,8 @@ def _customers_sql() -> str:
         opt_outs=opt_outs, cuisine=_pick("cuisines", len(CUISINES), d[3]),
         plan=_pick("plans", len(PLANS), d[4]),
         channel=_pick("channels", len(SIGNUP_CHANNELS), d[12]), changed_secs=_per_stage(changed),
-        referral=_referral_sql("n"), bucket=bucket_sql(hash64_sql("external_id")),
+        referral=_referral_sql("referral_x"), referral_x=_referral_x_sql("n"),
+        hash64=hash64_sql("external_id"), bucket=bucket_sql("hash64"),
         push_opt_out=PUSH_OPT_OUT_PERCENT,
     )
 
@@ -488,6 +496,7 @@ CROSS JOIN LATERAL (
     SELECT sha256(convert_to('demo:event:' || c.n || ':' || s.grp, 'UTF8')) AS d,
            c.anchor - make_interval(days => s.days) + make_interval(mins => s.minutes)
                AS occurred_at
+    OFFSET 0  -- keeps the subquery whole, so each die reads d instead of hashing again
 ) t
 WHERE mod({d3}, 100) < s.share
 """

@@ -1,10 +1,11 @@
 """Devices of the demo customers: APNs, FCM and Web Push, with django-push-notifications rows.
 
-Like audiences.demo, every value comes from dice of the customer's number, so a second run
-finds each token in place and adds nothing. Tokens look like real ones (64 hex digits for APNs,
-an FCM registration token, a push-service endpoint with p256dh/auth keys for Web Push) but
-reach nobody; the Web Push keys are not real P-256 points, so only the console and memory
-backends can "send" to them."""
+Like audiences.demo, every value comes from dice of the customer's number. A customer who has
+a device of a kind already (even if its token changed since, as the demo Web Push sink does)
+gets no second one, so a second run adds nothing. Tokens look like real ones (64 hex digits
+for APNs, an FCM registration token, a push-service endpoint with p256dh/auth keys for Web
+Push) but reach nobody, and the Web Push keys are not real P-256 points: in demo mode
+seed_demo hands the first web devices to the demo sink, which gives them real keys."""
 
 import base64
 import hashlib
@@ -136,12 +137,16 @@ def _seed_python(lo: int, hi: int, timings: Timings) -> None:
 
 
 def _not_stored(plans: list[DevicePlan]) -> list[DevicePlan]:
+    """Plans whose customer has no device of that kind yet and whose token is free."""
+    owned = set(Device.objects.filter(customer__in={plan.customer.pk for plan in plans})
+                .values_list("customer_id", "kind"))
     stored = set()
     for kind, model in (("apns", APNSDevice), ("fcm", GCMDevice), ("webpush", WebPushDevice)):
         tokens = [plan.token for plan in plans if plan.kind == kind]
         stored |= {(kind, token) for token in model.objects.filter(registration_id__in=tokens)
                    .values_list("registration_id", flat=True)}
-    return [plan for plan in plans if (plan.kind, plan.token) not in stored]
+    return [plan for plan in plans if (plan.kind, plan.token) not in stored
+            and (plan.customer.pk, plan.kind) not in owned]
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -173,7 +178,7 @@ def _seed_in(n: str, salt: str, i: int | None = None) -> str:
 PLANNED_SQL = """
 DROP TABLE IF EXISTS demo_devices;
 CREATE TEMP TABLE demo_devices ON COMMIT DROP AS
-WITH c AS (
+WITH c AS MATERIALIZED (  -- d computed once per customer, not once per use
     SELECT cu.id AS customer_id, n, cu.stage, cu.locale, cu.time_zone, cu.created_at,
            coalesce(cu.last_seen_at, cu.created_at) AS last_seen_at,
            sha256(convert_to('demo:device:' || n, 'UTF8')) AS d
@@ -211,27 +216,36 @@ WITH c AS (
     FROM shaped
 )
 SELECT * FROM tokened t
-WHERE NOT (kind = 'apns' AND EXISTS (SELECT 1 FROM {apns} p WHERE p.registration_id = t.token))
+WHERE NOT EXISTS (SELECT 1 FROM {device} dv WHERE dv.customer_id = t.customer_id
+                                             AND dv.kind = t.kind)
+  AND NOT (kind = 'apns' AND EXISTS (SELECT 1 FROM {apns} p WHERE p.registration_id = t.token))
   AND NOT (kind = 'fcm' AND EXISTS (SELECT 1 FROM {fcm} p WHERE p.registration_id = t.token))
   AND NOT (kind = 'webpush'
            AND EXISTS (SELECT 1 FROM {webpush} p WHERE p.registration_id = t.token))
 """
 
-PROVIDERS_SQL = """
-INSERT INTO {apns} (name, active, user_id, date_created, application_id, device_id,
-                    registration_id)
-SELECT NULL, is_active, NULL, created_at, NULL, NULL, token FROM demo_devices WHERE kind = 'apns';
-INSERT INTO {fcm} (name, active, user_id, date_created, application_id, device_id,
-                   registration_id, cloud_message_type)
-SELECT NULL, is_active, NULL, created_at, NULL, NULL, token, 'FCM'
-FROM demo_devices WHERE kind = 'fcm';
-INSERT INTO {webpush} (name, active, user_id, date_created, application_id, registration_id,
-                       p256dh, auth, browser)
-SELECT NULL, is_active, NULL, created_at, NULL, token, p256dh, auth, browser
-FROM demo_devices WHERE kind = 'webpush';
-"""
-
+# One statement: each provider insert hands its new ids to the device insert, which joins
+# only the chunk's rows (a join on the whole provider tables would grow with every chunk).
 DEVICES_SQL = """
+WITH apns AS (
+    INSERT INTO {apns} (name, active, user_id, date_created, application_id, device_id,
+                        registration_id)
+    SELECT NULL, is_active, NULL, created_at, NULL, NULL, token
+    FROM demo_devices WHERE kind = 'apns'
+    RETURNING id, registration_id
+), fcm AS (
+    INSERT INTO {fcm} (name, active, user_id, date_created, application_id, device_id,
+                       registration_id, cloud_message_type)
+    SELECT NULL, is_active, NULL, created_at, NULL, NULL, token, 'FCM'
+    FROM demo_devices WHERE kind = 'fcm'
+    RETURNING id, registration_id
+), webpush AS (
+    INSERT INTO {webpush} (name, active, user_id, date_created, application_id, registration_id,
+                           p256dh, auth, browser)
+    SELECT NULL, is_active, NULL, created_at, NULL, token, p256dh, auth, browser
+    FROM demo_devices WHERE kind = 'webpush'
+    RETURNING id, registration_id
+)
 INSERT INTO {device} (customer_id, kind, platform, apns_id, fcm_id, webpush_id, app_version,
                       locale, time_zone, environment, permission, is_active, deactivated_reason,
                       created_at, last_seen_at)
@@ -239,9 +253,9 @@ SELECT d.customer_id, d.kind, {platform}, a.id, f.id, w.id, d.app_version, d.loc
        d.time_zone, d.environment, d.permission, d.is_active,
        CASE WHEN d.is_active THEN '' ELSE '{unregistered}' END, d.created_at, d.last_seen_at
 FROM demo_devices d
-LEFT JOIN {apns} a ON d.kind = 'apns' AND a.registration_id = d.token
-LEFT JOIN {fcm} f ON d.kind = 'fcm' AND f.registration_id = d.token
-LEFT JOIN {webpush} w ON d.kind = 'webpush' AND w.registration_id = d.token
+LEFT JOIN apns a ON d.kind = 'apns' AND a.registration_id = d.token
+LEFT JOIN fcm f ON d.kind = 'fcm' AND f.registration_id = d.token
+LEFT JOIN webpush w ON d.kind = 'webpush' AND w.registration_id = d.token
 """
 
 
@@ -275,7 +289,6 @@ def _seed_sql(lo: int, hi: int, timings: Timings) -> None:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(_planned_sql(lo, hi))
-        cursor.execute(PROVIDERS_SQL.format(**_tables()))
         platform = _case("d.kind", {kind: f"'{p}'" for kind, p in PLATFORMS.items()})
         cursor.execute(DEVICES_SQL.format(**_tables(), platform=platform,
                                           unregistered=UNREGISTERED))
