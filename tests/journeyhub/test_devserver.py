@@ -18,7 +18,9 @@ from tests.workers import test_database_url
 START_SECONDS = 90  # three Django processes starting at once on a 2-core machine
 STOP_SECONDS = 40  # the supervisor's own grace period (10 s) plus a margin
 
-pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
+# serialized_rollback like every transactional test here: a plain flush re-creates content types
+# with new ids, and the next serialized_rollback test then fails to restore its own.
+pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def free_port() -> int:
