@@ -6,9 +6,7 @@ from datetime import datetime
 
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audiences.models import Customer, Event, Topic, TopicOptOut, customer_bucket
@@ -153,13 +151,27 @@ def _customers_for(items: Sequence[EventInput], create: bool) -> dict[str, Custo
 
 
 def _existing_events(resolved) -> dict[tuple[int, str], Event]:
-    keyed = [(c.pk, i.client_event_id) for i, c in resolved if i.client_event_id is not None]
-    if not keyed:
+    keyed = {(c.pk, i.client_event_id) for i, c in resolved if i.client_event_id is not None}
+    ids = _stored_event_ids(keyed) if keyed else []
+    if not ids:
         return {}
-    stored = Event.objects.filter(
-        customer_id__in={pk for pk, _ in keyed}, client_event_id__in={cid for _, cid in keyed}
-    )
-    return {(e.customer_id, e.client_event_id): e for e in stored}
+    return {(e.customer_id, e.client_event_id): e for e in Event.objects.filter(pk__in=ids)}
+
+
+def _stored_event_ids(keyed: set[tuple[int, str]]) -> list[int]:
+    """Ids of the events already stored under these (customer, client event id) pairs, with one
+    index probe per pair. Two IN lists would make SQLite probe their cross product (a million
+    seeks for a batch of 1000), and a join lets PostgreSQL choose to scan the whole table."""
+    table = connection.ops.quote_name(Event._meta.db_table)
+    pairs = ", ".join(["(%s, %s)"] * len(keyed))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH sent (customer_id, client_event_id) AS (VALUES {pairs}) "
+            f"SELECT (SELECT e.id FROM {table} e WHERE e.customer_id = sent.customer_id "
+            f"AND e.client_event_id = sent.client_event_id) FROM sent",
+            [value for pair in keyed for value in pair],
+        )
+        return [event_id for (event_id,) in cursor.fetchall() if event_id is not None]
 
 
 def _customers_touch(events: list[Event]) -> None:
@@ -171,10 +183,18 @@ def _customers_touch(events: list[Event]) -> None:
     for event in events:
         if event.customer_id not in newest or event.occurred_at > newest[event.customer_id]:
             newest[event.customer_id] = event.occurred_at
-    batch_newest = Case(*(When(pk=pk, then=Value(seen)) for pk, seen in newest.items()))
-    Customer.objects.filter(pk__in=newest).update(
-        last_seen_at=Greatest(Coalesce(F("last_seen_at"), batch_newest), batch_newest)
-    )
+    # A VALUES list joined in SQL: the ORM spends ~2 ms building each WHEN of a CASE, which
+    # made this UPDATE cost seconds for a batch of 1000 customers.
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = ", ".join(["(%s, %s)"] * len(newest))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH seen (id, at) AS (VALUES {rows}) "
+            f"UPDATE {table} SET last_seen_at = seen.at FROM seen WHERE {table}.id = seen.id "
+            f"AND ({table}.last_seen_at IS NULL OR {table}.last_seen_at < seen.at)",
+            [value for pk, seen in newest.items() for value in (pk, adapt(seen))],
+        )
 
 
 def _announce(events: list[Event]) -> None:
