@@ -15,6 +15,7 @@ from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, parsers, serializers
 from rest_framework.response import Response
+from rest_framework.utils import json  # refuses NaN and Infinity, which JSON does not have
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 # PostgreSQL text and jsonb cannot hold NUL, and no database can encode a lone UTF-16 surrogate
 # (JSON allows both as \u escapes); rejected at parse time so no field can smuggle them in.
 UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])", re.IGNORECASE)
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -84,11 +86,16 @@ class StrictJSONParser(parsers.JSONParser):
     """JSON only, and only text the database can store."""
 
     def parse(self, stream, media_type=None, parser_context=None):
+        encoding = parsers.get_encoding(parser_context or {})
         try:
-            data = super().parse(stream, media_type, parser_context)
+            text = stream.read().decode(encoding)
+            data = json.loads(text)
+        except ValueError as exc:  # includes undecodable bytes
+            raise exceptions.ParseError(f"JSON parse error - {exc}")
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - nested too deeply.")
-        where = unstorable_text_path(data)
+        # NUL and surrogates can only arrive as \u escapes: most bodies skip the walk.
+        where = unstorable_text_path(data) if UNSTORABLE_ESCAPE.search(text) else None
         if where is not None:
             raise exceptions.ParseError(
                 f"JSON parse error - {where} holds a NUL character or a lone surrogate."

@@ -50,6 +50,23 @@ def test_text_a_database_cannot_store_is_400_wherever_it_hides(brand, text):
 
 
 @pytest.mark.django_db
+def test_an_escaped_backslash_before_u0000_is_ordinary_text(brand):
+    response = put_raw(brand, r'{"first_name": "a\\u0000"}')
+
+    assert response.status_code == 201
+    assert Customer.objects.get().first_name == "a\\u0000"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [b'{"attributes": {"x": NaN}}', b'{"first_name": "\xff"}'])
+def test_not_quite_json_is_400(brand, body):
+    response = put_raw(brand, body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+@pytest.mark.django_db
 def test_a_nul_in_a_key_is_400(brand):
     response = put_raw(brand, '{"attributes": {"a\\u0000b": 1}}')
 
