@@ -81,8 +81,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         created, full_key = api_key_create(
             name=obj.name, scopes=obj.scopes, expires_at=obj.expires_at
         )
-        obj.pk = created.pk
-        obj.refresh_from_db()
+        obj.__dict__.update(created.__dict__)  # ModelAdmin goes on with obj: make it the row
         self.message_user(request, format_html(
             "Copy this key now, it will not be shown again: <code>{}</code>", full_key
         ), messages.WARNING)

@@ -113,3 +113,16 @@ def test_topics_are_listed_for_a_brand_backend(brand, topics):
 @pytest.mark.django_db
 def test_topics_need_some_credentials(client):
     assert client.get("/api/v1/topics/").status_code == 401
+
+
+def test_a_customer_sees_and_changes_only_their_own_profile(app_for, ana, ben):
+    anas_app = app_for(ana)
+
+    seen = anas_app.get("/api/v1/me/").json()
+    anas_app.patch("/api/v1/me/", {"first_name": "Anabela"}, format="json")
+
+    assert seen["external_id"] == "ana-1"
+    ben.refresh_from_db()
+    assert ben.first_name == "Ben"
+    assert app_for(ben).get("/api/v1/me/").json()["first_name"] == "Ben"
+    assert anas_app.get("/api/v1/customers/ben-2/").status_code == 401
