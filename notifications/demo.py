@@ -1,11 +1,12 @@
 """Devices of the demo customers: APNs, FCM and Web Push, with django-push-notifications rows.
 
-Like audiences.demo, every value comes from dice of the customer's number. A customer who has
-a device of a kind already (even if its token changed since, as the demo Web Push sink does)
-gets no second one, so a second run adds nothing. Tokens look like real ones (64 hex digits
-for APNs, an FCM registration token, a push-service endpoint with p256dh/auth keys for Web
-Push) but reach nobody, and the Web Push keys are not real P-256 points: in demo mode
-seed_demo hands the first web devices to the demo sink, which gives them real keys."""
+Like audiences.demo, every value comes from dice of the customer's number. A customer's
+devices are made together, so one who has any device (even one whose token changed since, as
+the demo Web Push sink does) gets none added: a second run adds nothing. Tokens look like real
+ones (64 hex digits for APNs, an FCM registration token, a push-service endpoint with
+p256dh/auth keys for Web Push) but reach nobody, and the Web Push keys are not real P-256
+points: in demo mode seed_demo hands the first web devices to the demo sink, which gives them
+real keys."""
 
 import base64
 import hashlib
@@ -137,16 +138,16 @@ def _seed_python(lo: int, hi: int, timings: Timings) -> None:
 
 
 def _not_stored(plans: list[DevicePlan]) -> list[DevicePlan]:
-    """Plans whose customer has no device of that kind yet and whose token is free."""
+    """Plans for customers without any device yet, whose token is free."""
     owned = set(Device.objects.filter(customer__in={plan.customer.pk for plan in plans})
-                .values_list("customer_id", "kind"))
+                .values_list("customer_id", flat=True))
     stored = set()
     for kind, model in (("apns", APNSDevice), ("fcm", GCMDevice), ("webpush", WebPushDevice)):
         tokens = [plan.token for plan in plans if plan.kind == kind]
         stored |= {(kind, token) for token in model.objects.filter(registration_id__in=tokens)
                    .values_list("registration_id", flat=True)}
     return [plan for plan in plans if (plan.kind, plan.token) not in stored
-            and (plan.customer.pk, plan.kind) not in owned]
+            and plan.customer.pk not in owned]
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -184,6 +185,7 @@ WITH c AS MATERIALIZED (  -- d computed once per customer, not once per use
            sha256(convert_to('demo:device:' || n, 'UTF8')) AS d
     FROM generate_series({lo}::bigint, {hi}::bigint) AS n
     JOIN {customer} cu ON cu.external_id = {external_id}
+    WHERE NOT EXISTS (SELECT 1 FROM {device} dv WHERE dv.customer_id = cu.id)
 ), planned AS (
     SELECT c.*, CASE WHEN mod({d1}, 100) < {ios} THEN 'apns' ELSE 'fcm' END AS kind, 0 AS slot
     FROM c WHERE stage <> 'awareness' OR mod({d0}, 100) < {mobile_in_awareness}
@@ -216,9 +218,7 @@ WITH c AS MATERIALIZED (  -- d computed once per customer, not once per use
     FROM shaped
 )
 SELECT * FROM tokened t
-WHERE NOT EXISTS (SELECT 1 FROM {device} dv WHERE dv.customer_id = t.customer_id
-                                             AND dv.kind = t.kind)
-  AND NOT (kind = 'apns' AND EXISTS (SELECT 1 FROM {apns} p WHERE p.registration_id = t.token))
+WHERE NOT (kind = 'apns' AND EXISTS (SELECT 1 FROM {apns} p WHERE p.registration_id = t.token))
   AND NOT (kind = 'fcm' AND EXISTS (SELECT 1 FROM {fcm} p WHERE p.registration_id = t.token))
   AND NOT (kind = 'webpush'
            AND EXISTS (SELECT 1 FROM {webpush} p WHERE p.registration_id = t.token))
