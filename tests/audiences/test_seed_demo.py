@@ -137,6 +137,32 @@ def test_replaying_the_demo_events_through_the_stage_rules_gives_the_same_journe
                             .values_list("from_stage", "to_stage")), original.external_id
 
 
+def test_in_demo_mode_web_devices_subscribe_to_the_demo_sink_once(settings, tmp_path):
+    settings.DEMO_WEBPUSH_SINK = True
+    settings.DEMO_VAPID_FILE = tmp_path / "demo-vapid.json"
+
+    _seed(60)
+    web = Device.objects.filter(kind="webpush").select_related("webpush")
+    assert web.exists() and all(device.demo_inbox for device in web)
+    assert all("/demo/webpush/" in device.token for device in web)
+    assert settings.DEMO_VAPID_FILE.exists()
+    before = _counts()
+
+    output = _seed(60)
+
+    assert _counts() == before  # the changed tokens do not bring back the old devices
+    assert "0 new web device inbox(es)" in output
+
+
+def test_without_demo_mode_no_device_gets_a_demo_inbox(settings):
+    settings.DEMO_WEBPUSH_SINK = False
+
+    _seed(60)
+
+    assert Device.objects.filter(kind="webpush").exists()
+    assert not Device.objects.filter(demo_inbox__isnull=False).exists()
+
+
 def test_demo_admin_is_created_when_debug_is_on(settings):
     settings.DEBUG = True
 

@@ -11,10 +11,14 @@ from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from audiences import demo as audiences_demo
 from notifications import demo as notifications_demo
+from notifications.demo_sink import demo_inboxes_attach, demo_vapid_ensure
 from notifications.models import Device
 
 DEFAULT_CUSTOMERS = 2000
 DEMO_ADMIN = ("admin", "journeyhub")  # for a laptop with DEBUG on, never for a real server
+# Web devices of the first customers get a demo sink inbox: a key pair each (~1 ms), so not
+# the whole scale set.
+SINK_CUSTOMERS = DEFAULT_CUSTOMERS
 
 
 class Command(BaseCommand):
@@ -41,7 +45,20 @@ class Command(BaseCommand):
         for part, seconds in timings.seconds.items():
             self.stdout.write(f"{part:12} {timings.rows[part]:>10,} new rows  {seconds:8.1f}s")
         self.stdout.write(f"{'total':12} {'':>10}           {sum(timings.seconds.values()):8.1f}s")
+        self._demo_sink(customers)
         self._demo_admin(admin_password)
+
+    def _demo_sink(self, customers: int) -> None:
+        """In demo mode the first demo web devices subscribe to this server's own Web Push sink,
+        so sends to them go through the real Web Push code and can be read in the admin."""
+        if not settings.DEMO_WEBPUSH_SINK:
+            return
+        demo_vapid_ensure()
+        last = min(customers, SINK_CUSTOMERS)
+        first = [audiences_demo.external_id(n) for n in range(1, last + 1)]
+        devices = Device.objects.filter(customer__external_id__in=first)
+        attached = demo_inboxes_attach(devices=devices)
+        self.stdout.write(f"Demo Web Push sink: {attached} new web device inbox(es).")
 
     def _demo_admin(self, password: str | None) -> None:
         username, default_password = DEMO_ADMIN
