@@ -3,6 +3,7 @@ import re
 import pytest
 import schemathesis
 from django.conf import settings as django_settings
+from django.contrib.staticfiles import finders
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
@@ -43,6 +44,9 @@ def test_the_docs_page_loads_its_assets_from_this_server(client):
     assert "swagger-ui" in html
     assert not re.findall(r"""(?:src|href)=["']?https?://""", html)
     assert not re.findall(r"""["']https?://[^"']+\.(?:js|css)""", html)
+    assets = re.findall(r"""(?:src|href)=["']/static/([^"']+)""", html)
+    assert len(assets) >= 3
+    assert all(finders.find(asset) for asset in assets)  # shipped here, collected by collectstatic
 
 
 @pytest.fixture
