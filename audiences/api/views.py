@@ -6,6 +6,7 @@ Brand endpoints (API key) name customers by external id; app endpoints (customer
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -29,6 +30,7 @@ from journeyhub.api_auth import ApiKeyAuthentication, HasScope
 from journeyhub.api_errors import StrictFieldsMixin, StrictJSONParser, error_responses
 from journeyhub.models import ApiKey
 
+TRACK_ATTEMPTS = 2  # a lost race on the event id index: the second try sees a duplicate
 EXTERNAL_ID = OpenApiParameter(
     "external_id", str, OpenApiParameter.PATH, description="The customer's id in your systems."
 )
@@ -104,6 +106,19 @@ class CustomerTokenView(BrandApiView):
         return Response(body, status=201)
 
 
+def _events_track(items: list[EventInput]):
+    """events_track, once more if a concurrent request stored the same event id first (a client
+    retrying a request that timed out): the unique index refuses the insert, and the second
+    try finds the stored event and reports a duplicate."""
+    for attempt in range(TRACK_ATTEMPTS):
+        try:
+            return events_track(items=items)
+        except IntegrityError:
+            if attempt == TRACK_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _track_one(request, serializer_class, customer: Customer | None = None) -> Response:
     now = timezone.now()
     serializer = serializer_class(data=request.data, context={"now": now})
@@ -114,7 +129,7 @@ def _track_one(request, serializer_class, customer: Customer | None = None) -> R
         occurred_at=data.get("occurred_at", now), client_event_id=data.get("event_id"),
         customer_external_id=data.get("customer_id"), customer=customer,
     )
-    result = events_track(items=[item])[0]
+    result = _events_track([item])[0]
     return Response({"status": result.status, "id": result.event.pk},
                     status=201 if result.status == "created" else 200)
 
@@ -122,7 +137,7 @@ def _track_one(request, serializer_class, customer: Customer | None = None) -> R
 def _track_batch(request, customer: Customer | None = None) -> Response:
     items = _batch_items(request.data)
     valid, invalid = parse_event_items(items, now=timezone.now(), customer=customer)
-    tracked = events_track(items=[item for _, item in valid]) if valid else []
+    tracked = _events_track([item for _, item in valid]) if valid else []
     results: list[dict | None] = [None] * len(items)  # every index is filled below
     for (index, _), result in zip(valid, tracked, strict=True):
         results[index] = {"index": index, "status": result.status, "id": result.event.pk}

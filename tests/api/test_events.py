@@ -1,9 +1,13 @@
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audiences.models import Customer, Event
+from audiences.services import customer_upsert, event_track
 
 
 def track(client, body, url="/api/v1/events/"):
@@ -218,3 +222,34 @@ def test_event_ids_are_per_customer(app_for, ana, ben):
     assert response.status_code == 201
     assert ben.events.get().name == "b"
     assert ana.events.get().name == "a"
+
+
+# serialized_rollback: keep the topics and stage rules that data migrations create.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_retry_racing_its_original_is_a_duplicate_not_an_error(brand):
+    """The original request has stored the event but not committed when the retry arrives: the
+    retry cannot see it, its insert waits on the unique index, then fails and is tried again."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises all writers, so there is no race to test")
+    customer, _ = customer_upsert(external_id="racer")
+    stored, original_commits = threading.Event(), 1.5  # seconds the original stays open
+
+    def original():
+        try:
+            with transaction.atomic():
+                event_track(customer=customer, name="purchase", client_event_id="e-1")
+                stored.set()
+                time.sleep(original_commits)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=original)
+    thread.start()
+    stored.wait(timeout=10)
+    retry = track(brand, {"events": [{"customer_id": "racer", "name": "purchase",
+                                      "event_id": "e-1"}]}, url="/api/v1/events/batch/")
+    thread.join()
+
+    assert retry.status_code == 200
+    assert retry.json()["results"][0]["status"] == "duplicate"
+    assert Event.objects.filter(client_event_id="e-1").count() == 1
