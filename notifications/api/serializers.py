@@ -14,8 +14,9 @@ from notifications.models import Device
 APNS_TOKEN_MAX = APNSDevice._meta.get_field("registration_id").max_length
 APNS_TOKEN = re.compile(rf"^[0-9a-f]{{64,{APNS_TOKEN_MAX}}}$")
 # FCM registration tokens are opaque; today ~160 characters of this alphabet.
-FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:\-]{32,4096}$")
-WEBPUSH_ENDPOINT_MAX = 2048
+FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:\-]{32,1024}$")
+# Tokens sit in unique btree indexes, whose entries PostgreSQL caps at ~2.7 KB.
+TOKEN_MAX = 2048
 BASE64URL = re.compile(r"^[A-Za-z0-9_\-]+={0,2}$")
 BROWSERS = {value.lower(): value for value, _ in BROWSER_TYPES}
 # Where each provider runs; FCM serves all three.
@@ -66,7 +67,7 @@ class DeviceUpdateSerializer(DeviceFieldsSerializer):
 class DeviceRegisterSerializer(DeviceFieldsSerializer):
     kind = serializers.ChoiceField(Device.Kind.choices)
     token = serializers.CharField(
-        max_length=4096,
+        max_length=TOKEN_MAX,
         help_text="APNs: the device token in hex. FCM: the registration token. Web Push: the "
                   "subscription's endpoint URL.",
     )
@@ -116,7 +117,7 @@ def _token_errors(kind: str, data: dict) -> dict:
         extra = [name for name in ("p256dh", "auth", "browser") if name in data]
         return {name: ["Only for webpush devices."] for name in extra}
     errors = {}
-    if not _is_https_url(token) or len(token) > WEBPUSH_ENDPOINT_MAX:
+    if not token.isascii() or not _is_https_url(token):
         errors["token"] = ["A Web Push token is the subscription's https endpoint URL."]
     for name in ("p256dh", "auth"):
         if name not in data:
