@@ -3,6 +3,7 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 
+from audiences.admin.customers import EstimatedCountPaginator
 from notifications.models import Device
 from notifications.services import device_deactivate
 
@@ -16,11 +17,12 @@ class DeviceAdmin(admin.ModelAdmin):
         "is_active", "last_seen_at",
     )
     list_filter = ("kind", "platform", "environment", "permission", "is_active")
-    search_fields = ("=customer__external_id", "=app_version")
+    search_fields = ("=customer__external_id",)  # indexed; an OR with more fields would scan
     raw_id_fields = ("customer", "apns", "fcm", "webpush")
     list_select_related = ("customer",)
     readonly_fields = ("created_at", "deactivated_reason")
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     actions = ("deactivate",)
 
     @admin.action(description="Deactivate selected devices", permissions=("change",))

@@ -5,8 +5,11 @@ in lists, and a customer's page shows only their latest events with a link to th
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db import connection
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, JSON, XLSX
@@ -16,6 +19,26 @@ from audiences.resources import CustomerExportResource, CustomerResource
 from audiences.stages import customer_stage_set
 
 RECENT_ROWS = 20  # events and transitions shown on a customer's page
+LOCALES_CACHE_SECONDS = 300
+EXACT_COUNT_BELOW = 100_000  # whole tables larger than this show PostgreSQL's row estimate
+
+
+class EstimatedCountPaginator(Paginator):
+    """Pages of a big table without COUNT(*) on every view: an unfiltered list of a large table
+    takes PostgreSQL's own row estimate (COUNT(*) reads every row: 0.1-0.3 s at millions).
+    Filtered lists, and every list elsewhere, are counted exactly."""
+
+    @cached_property
+    def count(self) -> int:
+        query = self.object_list.query
+        if connection.vendor == "postgresql" and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                               [query.model._meta.db_table])
+                row = cursor.fetchone()
+            if row and row[0] >= EXACT_COUNT_BELOW:
+                return int(row[0])
+        return super().count
 
 
 def _changelist_link(model, text: str, **filters) -> str:
@@ -24,13 +47,33 @@ def _changelist_link(model, text: str, **filters) -> str:
     return format_html('<a href="{}?{}">{}</a>', url, query, text)
 
 
+class LocaleFilter(admin.SimpleListFilter):
+    """The locales in use, from a DISTINCT kept LOCALES_CACHE_SECONDS: reading every customer
+    on each page view is not worth showing a brand-new locale a few minutes sooner."""
+
+    title = "locale"
+    parameter_name = "locale"
+
+    def lookups(self, request, model_admin):
+        locales = cache.get_or_set(
+            "admin:customer-locales",
+            lambda: list(Customer.objects.order_by("locale").values_list("locale", flat=True)
+                         .distinct()),
+            LOCALES_CACHE_SECONDS,
+        )
+        return [(locale, locale) for locale in locales]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(locale=self.value()) if self.value() else queryset
+
+
 @admin.register(Customer)
 class CustomerAdmin(ImportExportModelAdmin):
     list_display = (
         "external_id", "full_name", "email", "stage", "last_seen_at", "locale", "created_at",
     )
-    list_filter = ("stage", "locale", "push_opt_out")
-    # External ids are matched exactly (indexed); names and e-mail by substring.
+    list_filter = ("stage", LocaleFilter, "push_opt_out")
+    # Names and e-mail by substring (a scan); see get_search_results for external ids.
     search_fields = ("=external_id", "email", "first_name", "last_name")
     raw_id_fields = ("referred_by",)
     readonly_fields = (
@@ -45,9 +88,18 @@ class CustomerAdmin(ImportExportModelAdmin):
         ("Activity", {"fields": ("recent_events",)}),
     )
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     import_error_display = ("message",)  # a reason for the reader, not a traceback
     formats = [CSV, XLSX, JSON]
     import_formats = [CSV, XLSX]
+
+    def get_search_results(self, request, queryset, search_term):
+        """An exact external id finds its customer through the unique index alone, instead of
+        OR-ing it with substring matches that read the whole table."""
+        term = search_term.strip()
+        if term and Customer.objects.filter(external_id=term).exists():
+            return queryset.filter(external_id=term), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_import_resource_classes(self, request):
         return [CustomerResource]
@@ -147,8 +199,9 @@ class EventAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     raw_id_fields = ("customer",)
     list_select_related = ("customer",)
-    search_fields = ("=customer__external_id", "=client_event_id")
+    search_fields = ("=customer__external_id",)  # indexed; an OR with more fields would scan
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 @admin.register(Topic)
@@ -193,6 +246,7 @@ class StageTransitionAdmin(admin.ModelAdmin):
     search_fields = ("=customer__external_id",)
     date_hierarchy = "at"
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -1,9 +1,12 @@
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from audiences.admin import customers as customers_admin
 from audiences.models import Customer, Event, StageRule, StageTransition
 from audiences.services import customer_upsert, event_track
 
@@ -190,3 +193,43 @@ def test_event_page_renders(admin_client, ana):
     event = event_track(customer=ana, name="app_open").event
     assert admin_client.get(_url("event_change", event.pk)).status_code == 200
     assert Event.objects.count() == 1
+
+
+def test_customer_list_filters_by_locale(admin_client, ana):
+    customer_upsert(external_id="ben-1", locale="en-GB")
+    cache.delete("admin:customer-locales")  # the filter's choices are cached for minutes
+
+    response = admin_client.get(_url("customer_changelist"), {"locale": "pt-PT"})
+
+    assert [c.external_id for c in response.context["cl"].result_list] == ["ana-1"]
+    choices = [c["display"] for spec in response.context["cl"].filter_specs
+               for c in spec.choices(response.context["cl"])]
+    assert {"pt-PT", "en-GB"} <= set(choices)
+
+
+def test_an_exact_external_id_search_finds_just_that_customer(admin_client, ana):
+    customer_upsert(external_id="ana-10", first_name="Ana")
+
+    response = admin_client.get(_url("customer_changelist"), {"q": "ana-1"})
+
+    assert [c.external_id for c in response.context["cl"].result_list] == ["ana-1"]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'",
+                    reason="the row estimate is PostgreSQL's (pg_class.reltuples)")
+def test_a_whole_big_table_is_paged_on_the_estimate_and_a_filtered_one_counted(
+    admin_client, monkeypatch
+):
+    for n in range(3):
+        customer_upsert(external_id=f"c{n}", locale="fr-FR" if n else "en")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE audiences_customer")
+    for n in range(3, 5):  # after the statistics: the estimate still says 3
+        customer_upsert(external_id=f"c{n}")
+    monkeypatch.setattr(customers_admin, "EXACT_COUNT_BELOW", 1)
+
+    whole = admin_client.get(_url("customer_changelist")).context["cl"]
+    filtered = admin_client.get(_url("customer_changelist"), {"locale": "fr-FR"}).context["cl"]
+
+    assert whole.result_count == 3
+    assert filtered.result_count == 2
