@@ -253,3 +253,25 @@ def test_a_retry_racing_its_original_is_a_duplicate_not_an_error(brand):
     assert retry.status_code == 200
     assert retry.json()["results"][0]["status"] == "duplicate"
     assert Event.objects.filter(client_event_id="e-1").count() == 1
+
+
+def test_last_seen_follows_events_to_the_minute(brand, ana):
+    start = timezone.now() - timedelta(hours=1)
+
+    def send(offset: timedelta) -> datetime:
+        track(brand, {"customer_id": "ana-1", "name": "x",
+                      "occurred_at": (start + offset).isoformat()})
+        ana.refresh_from_db()
+        return ana.last_seen_at
+
+    assert send(timedelta(0)) == start
+    assert send(timedelta(seconds=30)) == start  # within the minute: the row is not rewritten
+    assert send(timedelta(minutes=2)) == start + timedelta(minutes=2)
+    assert send(timedelta(minutes=1)) == start + timedelta(minutes=2)  # never backwards
+
+
+def test_an_event_from_the_first_minute_of_year_1_is_stored(brand, ana):
+    response = track(brand, {"customer_id": "ana-1", "name": "x",
+                             "occurred_at": "0001-01-01T00:00:00Z"})
+
+    assert response.status_code == 201
