@@ -1,5 +1,6 @@
 """Benchmarks of the delivery engine (python manage.py bench NAME --size N)."""
 
+import json
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -110,3 +111,181 @@ SELECT %(send)s, r.customer_id, r.id, r.kind, '', 'queued', '', NULL::timestampt
        '', 0, '', %(now)s
 FROM reachable r JOIN targeted t ON t.id = r.customer_id AND t.reason IS NULL
 """
+
+
+SEND_PREFIX = "sendbench-"
+SEND_WORKERS = 2  # worker processes, each with its own pool (a 2-core machine)
+SEND_DEADLINE_SECONDS = 3600
+
+
+@benchmark("send", default_size=10_000,
+           help="Deliver N FCM messages through the pipeline (real workers, loopback FCM) vs "
+                "GCMDevice.objects.filter(...).send_message(...) against the same FCM.")
+def send(*, size: int, log) -> BenchResult:
+    """Both sides talk to one loopback FCM process that speaks HTTP v1 (tests/fakes)."""
+    import tempfile
+    from pathlib import Path
+
+    _send_devices_ensure(size, log)
+    with tempfile.TemporaryDirectory() as scratch, _FakeFcmProcess(Path(scratch)) as fcm:
+        with _Workers(SEND_WORKERS, fcm.apps_file, Path(scratch), log):
+            ours = _send_through_pipeline(size, fcm, log)
+        naive = _send_naively(size, fcm, log)
+        received = fcm.summary()["total"]
+    if received < 2 * size:
+        raise AssertionError(f"the fake received {received} messages, expected {2 * size}")
+    return BenchResult(
+        ours, "GCMDevice queryset send_message (django-push-notifications) to the same FCM",
+        naive, extra={"messages_per_s": round(size / ours), "naive_messages_per_s":
+                      round(size / naive), "peak_rss_mb": peak_rss_mb(),
+                      "workers": SEND_WORKERS},
+    )
+
+
+def _send_devices_ensure(size: int, log) -> None:
+    from push_notifications.models import GCMDevice
+
+    from audiences.models import customer_bucket
+    from notifications.models import Device
+
+    have = Customer.objects.filter(external_id__startswith=SEND_PREFIX).count()
+    if have >= size:
+        return
+    log(f"creating {size - have:,} customers with one FCM device each (once)")
+    for lo in range(have, size, 5000):
+        ids = [f"{SEND_PREFIX}{i:08d}" for i in range(lo, min(lo + 5000, size))]
+        with transaction.atomic():
+            customers = Customer.objects.bulk_create(
+                Customer(external_id=x, bucket=customer_bucket(x), referral_code=f"S{x[-12:]}",
+                         first_name="Bench", time_zone="UTC") for x in ids)
+            tokens = GCMDevice.objects.bulk_create(
+                GCMDevice(registration_id=f"token-{x}", cloud_message_type="FCM") for x in ids)
+            Device.objects.bulk_create(
+                Device(customer=c, kind="fcm", platform="android", fcm=t)
+                for c, t in zip(customers, tokens, strict=True))
+
+
+def _send_through_pipeline(size: int, fcm, log) -> float:
+    import time
+
+    from notifications.selectors import send_progress
+    from notifications.services import send_create
+
+    template, _ = Template.objects.get_or_create(
+        name="bench: send", defaults={"title": "Hi {{ customer.first_name }}",
+                                      "body": "A limited-time offer"})
+    segment, _ = Segment.objects.get_or_create(
+        name="bench: send audience",
+        defaults={"rules": {"profile": {"field": "external_id", "op": "contains",
+                                        "value": SEND_PREFIX}}})
+    with timed() as ours:
+        send = send_create(template=template, segment=segment, cap_exempt=True,
+                           respect_quiet_hours=False, source="bench")
+        deadline = time.monotonic() + SEND_DEADLINE_SECONDS
+        while Send.objects.get(pk=send.pk).status != Send.Status.DONE:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the send did not finish: {send_progress(send)}")
+            time.sleep(0.2)
+    progress = send_progress(send)
+    log(f"pipeline: {progress.sent:,} sent in {ours.seconds:.1f}s")
+    if progress.sent != size:
+        raise AssertionError(f"expected {size} sent, got {progress}")
+    return ours.seconds
+
+
+def _send_naively(size: int, fcm, log) -> float:
+    """What a Django developer writes today with django-push-notifications."""
+    import firebase_admin
+    from firebase_admin import credentials
+    from push_notifications.models import GCMDevice
+    from push_notifications.settings import PUSH_NOTIFICATIONS_SETTINGS
+
+    from notifications.providers.fcm import _point_messaging_at
+
+    certificate = credentials.Certificate(str(fcm.credentials))
+    app = firebase_admin.initialize_app(certificate)  # the default app the library uses
+    _point_messaging_at(app, fcm.url, certificate.get_credential())
+    PUSH_NOTIFICATIONS_SETTINGS["FIREBASE_APP"] = app
+    PUSH_NOTIFICATIONS_SETTINGS["FCM_MAX_RECIPIENTS"] = 500  # the SDK refuses the default 1,000
+    devices = GCMDevice.objects.filter(registration_id__startswith=f"token-{SEND_PREFIX}")
+    with timed() as naive:
+        devices.send_message("A limited-time offer")
+    log(f"naive: {size:,} in {naive.seconds:.1f}s")
+    return naive.seconds
+
+
+class _FakeFcmProcess:
+    """tests/fakes/fcm_server.py in a process of its own, as FCM would be."""
+
+    def __init__(self, scratch):
+        self.credentials = scratch / "service-account.json"
+        self.apps_file = scratch / "push-apps.json"
+
+    def __enter__(self):
+        import subprocess
+        import sys
+
+        from django.conf import settings
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.fcm_server", "--port", "0",
+             "--credentials", str(self.credentials)],
+            cwd=settings.BASE_DIR, stdout=subprocess.PIPE, text=True)
+        self.url = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
+        self.apps_file.write_text(json.dumps({"fcm": {"default": {
+            "credentials_file": str(self.credentials), "endpoint": self.url}}}))
+        return self
+
+    def summary(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}/_received") as response:
+            return json.load(response)
+
+    def __exit__(self, *exc_info):
+        self.process.terminate()
+        self.process.wait()
+
+
+class _Workers:
+    """Celery workers on the configured broker and database, sending to the fake."""
+
+    def __init__(self, count: int, apps_file, scratch, log):
+        self.count, self.apps_file, self.scratch, self.log = count, apps_file, scratch, log
+
+    def __enter__(self):
+        import os
+        import subprocess
+        import sys
+        import time
+
+        from django.conf import settings
+
+        env = {**os.environ, "PUSH_APPS_FILE": str(self.apps_file),
+               "PUSH_BACKEND": "notifications.providers.real.ProviderBackend"}
+        self.processes, self.logs = [], []
+        for n in range(self.count):
+            log_path = self.scratch / f"worker-{n}.log"
+            self.logs.append(log_path)
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "journeyhub", "worker", "-Q",
+                 "fanout,send,default", "--concurrency", "2", "--hostname", f"bench{n}@%h",
+                 "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+                cwd=settings.BASE_DIR, env=env, stdout=open(log_path, "wb"),  # noqa: SIM115
+                stderr=subprocess.STDOUT, start_new_session=True))
+        deadline = time.monotonic() + 120
+        while not all(" ready." in p.read_text(errors="replace") for p in self.logs):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
+                raise AssertionError("workers did not start: " + self.logs[0].read_text())
+            time.sleep(0.2)
+        self.log(f"{self.count} workers ready")
+        return self
+
+    def __exit__(self, *exc_info):
+        import os
+        import signal
+
+        for process in self.processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            process.wait()
