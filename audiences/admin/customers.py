@@ -19,6 +19,8 @@ from audiences.resources import CustomerExportResource, CustomerResource
 from audiences.stages import customer_stage_set
 
 RECENT_ROWS = 20  # events and transitions shown on a customer's page
+# An admin export is built in the web process's memory: beyond this, filter the list first.
+EXPORT_MAX_ROWS = 100_000
 LOCALES_CACHE_SECONDS = 300
 EXACT_COUNT_BELOW = 100_000  # whole tables larger than this show PostgreSQL's row estimate
 
@@ -106,6 +108,15 @@ class CustomerAdmin(ImportExportModelAdmin):
 
     def get_export_resource_classes(self, request):
         return [CustomerExportResource]
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        rows = queryset.count()
+        if rows > EXPORT_MAX_ROWS:  # export_action shows a ValueError as a message on the form
+            raise ValueError(
+                f"{rows:,} customers is more than one export can hold ({EXPORT_MAX_ROWS:,}): "
+                "filter the list (by stage, locale...) and export the parts."
+            )
+        return super().get_export_data(file_format, request, queryset, **kwargs)
 
     def get_import_data_kwargs(self, **kwargs):
         # The confirm step reads the file again; a row that fails there rolls back the whole

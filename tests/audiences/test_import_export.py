@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from import_export.tmp_storages import TempFolderStorage
 
+from audiences.admin import customers as customers_admin
 from audiences.models import Customer, StageTransition, customer_bucket
 from audiences.services import customer_upsert
 
@@ -192,14 +193,15 @@ def test_a_file_gone_bad_between_preview_and_confirm_imports_nothing(admin_clien
     assert "delighted" in messages[0]
 
 
-def _export(client, file_format: str):
+def _export(client, file_format: str, **filters):
     page = client.get(reverse(EXPORT_URL))
     form = page.context["form"]
     choice = next(value for value, label in form.fields["format"].choices
                   if label.lower() == file_format)
     data = {"format": choice, "resource": "0"}
     data.update({name: "on" for name in form.fields if name.startswith("customerexportresource_")})
-    return client.post(reverse(EXPORT_URL), data)
+    query = "&".join(f"{key}={value}" for key, value in filters.items())
+    return client.post(f"{reverse(EXPORT_URL)}?{query}", data)
 
 
 @pytest.fixture
@@ -246,3 +248,18 @@ def test_an_exported_file_imports_back_unchanged(admin_client, two_customers):
 
     totals = preview.context["result"].totals
     assert (totals["new"], totals["update"], totals["skip"], totals["invalid"]) == (0, 0, 2, 0)
+
+
+def test_an_export_too_big_for_one_file_asks_to_filter_first(admin_client, two_customers,
+                                                              monkeypatch):
+    monkeypatch.setattr(customers_admin, "EXPORT_MAX_ROWS", 1)
+
+    response = _export(admin_client, "csv")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    messages = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("2 customers is more than one export can hold" in m for m in messages)
+
+    filtered = _export(admin_client, "csv", stage__exact="awareness", first_name="Ana")
+    assert filtered["Content-Type"].startswith("text/csv")
