@@ -8,6 +8,7 @@ from notifications.models import Device
 from notifications.services import device_deactivate
 
 DEACTIVATED_BY_STAFF = "Deactivated in the admin"
+DEACTIVATE_MAX = 10_000  # one service call per device, inside the request
 
 
 @admin.register(Device)
@@ -28,6 +29,10 @@ class DeviceAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected devices", permissions=("change",))
     def deactivate(self, request, queryset: QuerySet[Device]) -> None:
         active = queryset.filter(is_active=True).select_related("apns", "fcm", "webpush")
+        if active.count() > DEACTIVATE_MAX:
+            self.message_user(request, f"Select at most {DEACTIVATE_MAX:,} active devices at "
+                                       "a time (filter the list first).", messages.ERROR)
+            return
         count = 0
         for device in active.iterator(chunk_size=500):
             device_deactivate(device=device, reason=DEACTIVATED_BY_STAFF)

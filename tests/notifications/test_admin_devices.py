@@ -4,6 +4,7 @@ from django.urls import reverse
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from audiences.services import customer_upsert
+from notifications import admin as devices_admin
 from notifications.models import Device
 from notifications.services import device_register
 
@@ -76,3 +77,15 @@ def test_deactivating_inactive_devices_warns_instead(admin_client, devices):
 def test_device_page_renders(admin_client, devices):
     url = reverse("admin:notifications_device_change", args=[devices[0].pk])
     assert admin_client.get(url).status_code == 200
+
+
+def test_deactivating_more_than_the_limit_is_refused_whole(admin_client, devices, monkeypatch):
+    monkeypatch.setattr(devices_admin, "DEACTIVATE_MAX", 2)
+
+    response = admin_client.post(reverse(CHANGELIST), {
+        "action": "deactivate", "_selected_action": [device.pk for device in devices],
+    })
+
+    assert Device.objects.filter(is_active=True).count() == 3
+    messages = [str(m) for m in get_messages(response.wsgi_request)]
+    assert messages == ["Select at most 2 active devices at a time (filter the list first)."]
