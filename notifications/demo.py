@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from django.db import connection
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
-from audiences.demo import Timings, dice, external_id, external_id_sql
+from audiences.demo import Timings, dice, external_id
+from audiences.demo_sql import external_id_sql
 from audiences.models import Customer
 from notifications.models import Device
 

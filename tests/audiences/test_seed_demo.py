@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Max
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
-from audiences import demo
+from audiences import demo, demo_sql
 from audiences.models import (
     Customer,
     Event,
@@ -196,12 +196,13 @@ def test_bucket_computed_in_sql_equals_customer_bucket():
     ids = [demo.external_id(n) for n in range(1, 400)] + [
         "demo-1000000", "ana@example.com", "Zoë-ß-東京", "x" * 255, "a\\b", "",
     ]
-    sql = f"SELECT id, {demo.bucket_sql(demo.hash64_sql('id'))} FROM unnest(%s::text[]) AS id"
+    bucket = demo_sql.bucket_sql(demo_sql.hash64_sql("id"))
+    sql = f"SELECT id, {bucket} FROM unnest(%s::text[]) AS id"
     with connection.cursor() as cursor:
         cursor.execute(sql, [ids])
         computed = dict(cursor.fetchall())
         cursor.execute(f"SELECT count(*) FROM unnest(%s::text[]) AS id "
-                       f"WHERE {demo.hash64_sql('id')} < 0", [ids])
+                       f"WHERE {demo_sql.hash64_sql('id')} < 0", [ids])
         negatives = cursor.fetchone()[0]
 
     assert negatives > 100  # the signed case is really exercised
