@@ -139,6 +139,7 @@ ERROR_DESCRIPTIONS = {
     401: "Missing, malformed, unknown, revoked or expired credentials.",
     403: "The API key lacks the scope this endpoint needs.",
     404: "Not found (or not yours).",
+    409: "Already done: this report was made before.",
     413: "Request body too large.",
     415: "Send Content-Type: application/json.",
     429: "Too many requests: wait the seconds given in Retry-After.",

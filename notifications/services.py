@@ -280,26 +280,26 @@ def send_test(*, template: Template, customer: Customer, created_by=None) -> Sen
                        respect_quiet_hours=False, source="test", created_by=created_by)
 
 
-def delivery_track(*, token: str, action: str) -> Delivery:
+def delivery_track(*, token: str, action: str, customer: Customer | None = None) -> Delivery:
     """Record that the app received or opened a delivery. The token is the signed one in the
-    payload; a forged token, or the same action reported twice, is refused."""
-    try:
-        delivery_id = tracking_token_read(token)
-    except (signing.BadSignature, ValueError):
-        raise ValidationError({"token": "This tracking token is not valid."})
+    payload. A forged token, or one for another customer's delivery, is invalid; the same
+    action reported twice is refused with the code "already_reported"."""
+    delivery_id = _tracked_delivery_id(token)
     field = {"received": "received_at", "opened": "opened_at"}[action]
     now = timezone.now()
     changes = {field: now}
     if action == "opened":  # an open implies receipt, even if the app never reported it
         changes["received_at"] = Coalesce("received_at", Value(now))
+    owned = Delivery.objects.filter(pk=delivery_id)
+    if customer is not None:
+        owned = owned.filter(customer=customer)
     with transaction.atomic():
-        updated = Delivery.objects.filter(pk=delivery_id, **{f"{field}__isnull": True}).update(
-            **changes
-        )
-        if not updated:
-            exists = Delivery.objects.filter(pk=delivery_id).exists()
-            raise ValidationError({"token": f"Already reported as {action}." if exists
-                                   else "This delivery does not exist."})
+        if not owned.filter(**{f"{field}__isnull": True}).update(**changes):
+            if not owned.exists():
+                raise ValidationError({"token": ValidationError(
+                    "This tracking token is not valid.", code="invalid")})
+            raise ValidationError({"token": ValidationError(
+                f"Already reported as {action}.", code="already_reported")})
         delivery = Delivery.objects.select_related("customer", "send").get(pk=delivery_id)
         if action == "opened":
             event_track(customer=delivery.customer, name="notification_opened", occurred_at=now,
@@ -307,6 +307,14 @@ def delivery_track(*, token: str, action: str) -> Delivery:
                                     "source": delivery.send.source},
                         client_event_id=f"open-{delivery_id}")
     return delivery
+
+
+def _tracked_delivery_id(token: str) -> int:
+    try:
+        return tracking_token_read(token)
+    except (signing.BadSignature, ValueError):
+        raise ValidationError({"token": ValidationError(
+            "This tracking token is not valid.", code="invalid")}) from None
 
 
 def _enqueue_on_commit(task_name: str, *args) -> None:

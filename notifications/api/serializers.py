@@ -154,3 +154,9 @@ class DeviceSerializer(serializers.ModelSerializer):
         if device.kind != Device.Kind.WEBPUSH:
             return None
         return device.webpush.browser.lower()
+
+
+class DeliveryReportSerializer(StrictFieldsMixin, serializers.Serializer):
+    token = serializers.CharField(
+        max_length=200, help_text="The jh_token from the notification's data."
+    )

@@ -8,4 +8,8 @@ urlpatterns = [
     path("me/devices/", views.DeviceListView.as_view(), name="api-me-devices"),
     path("me/devices/<str:device_id>/", views.DeviceDetailView.as_view(),
          name="api-me-device"),
+    path("me/deliveries/received/", views.DeliveryReceivedView.as_view(),
+         name="api-me-delivery-received"),
+    path("me/deliveries/opened/", views.DeliveryOpenedView.as_view(),
+         name="api-me-delivery-opened"),
 ]

@@ -1,8 +1,15 @@
 """The app's own devices (customer token). A device of another customer answers 404 exactly as a
 device that does not exist, so ids reveal nothing."""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -11,12 +18,18 @@ from audiences.api.auth import AppApiView
 from audiences.models import Customer
 from journeyhub.api_errors import error_responses
 from notifications.api.serializers import (
+    DeliveryReportSerializer,
     DeviceRegisterSerializer,
     DeviceSerializer,
     DeviceUpdateSerializer,
 )
 from notifications.models import Device
-from notifications.services import device_delete, device_register, device_update
+from notifications.services import (
+    delivery_track,
+    device_delete,
+    device_register,
+    device_update,
+)
 
 MAX_ID = 2**63 - 1  # a bigger number cannot be a primary key; the database would refuse it
 DEVICE_ID = OpenApiParameter("device_id", int, OpenApiParameter.PATH)
@@ -100,3 +113,54 @@ class DeviceDetailView(AppApiView):
     def delete(self, request, device_id):
         device_delete(device=_device_of(request.auth, device_id))
         return Response(status=204)
+
+
+class DeliveryReportView(AppApiView):
+    """The app reports that a notification arrived or was opened, with the signed token the
+    payload carried (data.jh_token)."""
+
+    action = ""
+
+    def post(self, request):
+        serializer = DeliveryReportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            delivery = delivery_track(token=serializer.validated_data["token"],
+                                      action=self.action, customer=request.auth)
+        except ValidationError as error:
+            codes = {e.code for errors in error.error_dict.values() for e in errors}
+            if "already_reported" in codes:
+                raise Conflict(error.message_dict["token"][0]) from error
+            raise
+        return Response({"delivery_id": delivery.pk, self.action: True})
+
+
+class Conflict(APIException):
+    status_code = 409
+    default_code = "already_reported"
+
+
+_REPORT_RESPONSES = {
+    200: inline_serializer("DeliveryReported", {"delivery_id": serializers.IntegerField()}),
+    **error_responses(400, 401, 409, 413, 415, 429),
+}
+
+
+class DeliveryReceivedView(DeliveryReportView):
+    action = "received"
+
+    @extend_schema(tags=["tracking"], summary="Report that a notification arrived",
+                   request=DeliveryReportSerializer, responses=_REPORT_RESPONSES)
+    def post(self, request):
+        return super().post(request)
+
+
+class DeliveryOpenedView(DeliveryReportView):
+    action = "opened"
+
+    @extend_schema(tags=["tracking"], summary="Report that a notification was opened",
+                   description="Sets the delivery's opened_at and records a "
+                               "notification_opened event for the customer.",
+                   request=DeliveryReportSerializer, responses=_REPORT_RESPONSES)
+    def post(self, request):
+        return super().post(request)
