@@ -16,6 +16,7 @@ from notifications.models import (
     DeliveryBatch,
     DeliverySettings,
     DemoReceivedPush,
+    Device,
     Send,
     Template,
     TemplateTranslation,
@@ -118,6 +119,10 @@ class TemplateAdmin(admin.ModelAdmin):
 
 
 class SendForm(forms.ModelForm):
+    kinds = forms.MultipleChoiceField(
+        choices=Device.Kind.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Only these providers; none ticked means every device.",
+    )
     customer_external_ids = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Instead of a segment: external ids, one per line or comma-separated.",
@@ -125,8 +130,8 @@ class SendForm(forms.ModelForm):
 
     class Meta:
         model = Send
-        fields = ("template", "segment", "throttle_per_minute", "respect_quiet_hours",
-                  "cap_exempt", "expires_at", "source")
+        fields = ("template", "segment", "kinds", "throttle_per_minute",
+                  "respect_quiet_hours", "cap_exempt", "expires_at", "source")
 
     def clean(self):
         cleaned = super().clean()
@@ -164,7 +169,7 @@ class SendAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return [*SendForm.Meta.fields[:2], "customer_external_ids", *SendForm.Meta.fields[2:]]
-        return ("template", "segment", "customer_ids", "status", "error", "progress",
+        return ("template", "segment", "customer_ids", "kinds", "status", "error", "progress",
                 "skipped_by_reason", "throttle_per_minute", "respect_quiet_hours", "cap_exempt",
                 "expires_at", "source", "created_by", "created_at", "started_at", "finished_at")
 
@@ -180,7 +185,8 @@ class SendAdmin(admin.ModelAdmin):
         audience = ({"segment": data["segment"]} if data.get("segment")
                     else {"customer_ids": data["customer_ids"]})
         send = send_create(
-            template=data["template"], throttle_per_minute=data.get("throttle_per_minute"),
+            template=data["template"], kinds=data.get("kinds") or [],
+            throttle_per_minute=data.get("throttle_per_minute"),
             respect_quiet_hours=data.get("respect_quiet_hours", True),
             cap_exempt=data.get("cap_exempt", False), expires_at=data.get("expires_at"),
             source=data.get("source", ""), created_by=request.user, **audience,

@@ -303,3 +303,55 @@ def devices_seed_range(*, lo: int, hi: int, timings: Timings) -> None:
         _seed_sql(lo, hi, timings)
     else:
         _seed_python(lo, hi, timings)
+
+
+# One template per journey stage, after the examples push notifications are known for.
+DEMO_TEMPLATES = [
+    {"name": "Destination guide", "topic": "content",
+     "title": "{{ customer.first_name|default:'Traveller' }}, 48 hours in "
+              "{{ customer.attributes.city|default:'Lisbon' }}",
+     "body": "Our guide: where to eat, what to see, and the view nobody tells you about.",
+     "url": "/guides/{{ customer.attributes.city|default:'lisbon'|lower }}",
+     "translations": [("pt", "{{ customer.first_name|default:'Viajante' }}, 48 horas em "
+                             "{{ customer.attributes.city|default:'Lisboa' }}",
+                       "O nosso guia: onde comer, o que ver e a vista de que ninguém fala.")]},
+    {"name": "Order update", "topic": "transactional", "priority": "high",
+     "title": "{{ customer.first_name|default:'Hi' }}, your order is on its way",
+     "body": "Your order from {{ last.order_placed.restaurant|default:'the restaurant' }} "
+             "has left the kitchen.",
+     "url": "/orders/{{ last.order_placed.order_id }}"},
+    {"name": "Limited-time offer", "topic": "offers",
+     "title": "24 hours only: 20% off",
+     "body": "{{ customer.first_name|default:'Hey' }}, your favourite "
+             "{{ customer.attributes.favourite_cuisine|default:'dishes' }} are 20% off until "
+             "midnight.",
+     "url": "/offers/today"},
+    {"name": "We saved you a seat", "topic": "content",
+     "title": "New this week in {{ customer.attributes.city|default:'your city' }}",
+     "body": "Five places that opened since your last visit. Take a look?",
+     "url": "/discover"},
+    {"name": "Referral ask", "topic": "offers",
+     "title": "Glad you liked it, {{ customer.first_name|default:'friend' }}!",
+     "body": "Share your code {{ customer.referral_code }}: your friends get 10% off their "
+             "first order, and so do you.",
+     "url": "/invite/{{ customer.referral_code }}"},
+]
+
+
+def templates_seed() -> int:
+    """The demo templates, created once (an edited template is left as the staff left it)."""
+    from audiences.models import Topic
+    from notifications.models import Template
+
+    topics = {topic.key: topic for topic in Topic.objects.all()}
+    created = 0
+    for spec in DEMO_TEMPLATES:
+        fields = {k: v for k, v in spec.items() if k not in ("name", "topic", "translations")}
+        template, new = Template.objects.get_or_create(
+            name=spec["name"], defaults={**fields, "topic": topics.get(spec["topic"])},
+        )
+        if new:
+            created += 1
+            for locale, title, body in spec.get("translations", []):
+                template.translations.create(locale=locale, title=title, body=body)
+    return created

@@ -50,8 +50,9 @@ def deliveries_materialise(*, send: Send, now: datetime) -> tuple[int, int]:
     return skipped_count, _insert(_queued_rows(send, sendable, now))
 
 
-def _reachable_devices() -> QuerySet[Device]:
-    return Device.objects.filter(is_active=True).exclude(permission=Device.Permission.DENIED)
+def _reachable_devices(send: Send) -> QuerySet[Device]:
+    devices = Device.objects.filter(is_active=True).exclude(permission=Device.Permission.DENIED)
+    return devices.filter(kind__in=send.kinds) if send.kinds else devices
 
 
 def _skip_reason(send: Send, now: datetime) -> Case:
@@ -61,7 +62,7 @@ def _skip_reason(send: Send, now: datetime) -> Case:
                        .values("customer_id"))
     whens = [
         When(opted_out, then=Value(Delivery.Reason.OPTED_OUT)),
-        When(~Q(pk__in=_reachable_devices().values("customer_id")),
+        When(~Q(pk__in=_reachable_devices(send).values("customer_id")),
              then=Value(Delivery.Reason.NO_ACTIVE_DEVICE)),
     ]
     capped = _capped_customers(send, now)
@@ -105,7 +106,7 @@ def _queued_rows(send: Send, customers: QuerySet, now: datetime):
         + (Window(RowNumber(), partition_by=group, order_by=[F("customer_id"), F("id")]) - 1)
         / chunk
     )
-    devices = _reachable_devices().filter(customer__in=customers.values("pk"))
+    devices = _reachable_devices(send).filter(customer__in=customers.values("pk"))
     deferred = Case(When(Q(**{"jh_not_before__isnull": False}),
                          then=Value(Delivery.Reason.QUIET_HOURS_DEFERRED)), default=Value(""))
     return _select(devices.annotate(jh_not_before=not_before), {

@@ -176,6 +176,10 @@ class Send(models.Model):
         "audiences.Event", null=True, blank=True, on_delete=models.SET_NULL,
         help_text="The event whose properties personalise the message.",
     )
+    kinds = models.JSONField(
+        default=list, blank=True,
+        help_text="Only these providers (apns, fcm, webpush); empty means every device.",
+    )
     throttle_per_minute = models.PositiveIntegerField(null=True, blank=True)
     respect_quiet_hours = models.BooleanField(default=True)
     cap_exempt = models.BooleanField(

@@ -15,7 +15,13 @@ from django.utils import timezone
 from audiences.models import TopicOptOut
 from notifications.models import Delivery, DeliveryBatch, Send
 from notifications.providers import get_backend
-from notifications.providers.base import Outcome, ProviderAuthError, PushMessage, PushResult
+from notifications.providers.base import (
+    Outcome,
+    ProviderAuthError,
+    ProviderConfigError,
+    PushMessage,
+    PushResult,
+)
 from notifications.rendering import (
     RenderError,
     last_event_names,
@@ -58,7 +64,12 @@ def batch_send(*, batch_id: int) -> None:
     try:
         retry_after = _deliver(batch, token, messages)
     except ProviderAuthError as error:
-        _send_pause_on_auth_error(send, batch, token, str(error))
+        _send_pause(send, batch, token, f"the {batch.kind} provider refused our credentials "
+                                        f"({error}). Fix the credentials")
+        return
+    except ProviderConfigError as error:
+        _send_pause(send, batch, token, f"{error} Configure it (see Push providers in the "
+                                        "README)")
         return
     _batch_finish(batch, token, retry_after)
 
@@ -250,14 +261,15 @@ def _batch_release(batch: DeliveryBatch, token: str, *, now: datetime | None) ->
     )
 
 
-def _send_pause_on_auth_error(send: Send, batch: DeliveryBatch, token: str, error: str) -> None:
+def _send_pause(send: Send, batch: DeliveryBatch, token: str, problem: str) -> None:
+    """Stop the whole send rather than fail its audience device by device: a credentials or
+    configuration problem concerns every message of that provider."""
     with transaction.atomic():
         Delivery.objects.filter(
             send_id=send.pk, batch_no=batch.number, status=Delivery.Status.SENDING
         ).update(status=Delivery.Status.QUEUED)
         Send.objects.filter(pk=send.pk).exclude(status=Send.Status.CANCELLED).update(
             status=Send.Status.PAUSED,
-            error=f"Paused: the {batch.kind} provider refused our credentials ({error}). "
-                  "Fix the credentials, then resume the send.",
+            error=f"Paused: {problem}, then resume the send.",
         )
         _batch_release(batch, token, now=None)

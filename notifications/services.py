@@ -129,18 +129,23 @@ def devices_deactivate(*, reasons: dict[int, str]) -> int:
 
 @transaction.atomic
 def send_create(*, template: Template, segment=None, customer_ids=None, trigger_event=None,
-                throttle_per_minute: int | None = None, respect_quiet_hours: bool = True,
-                cap_exempt: bool = False, expires_at=None, source: str = "",
+                kinds: list[str] | None = None, throttle_per_minute: int | None = None,
+                respect_quiet_hours: bool = True, cap_exempt: bool = False, expires_at=None,
+                source: str = "",
                 created_by=None) -> Send:
     """Create a send to a segment or to customer ids and queue its fan-out (after commit)."""
     if (segment is None) == (customer_ids is None):
         raise ValidationError("A send needs exactly one audience: a segment or customer ids.")
+    unknown_kinds = set(kinds or []) - set(Device.Kind.values)
+    if unknown_kinds:
+        raise ValidationError({"kinds": f"Unknown kinds: {', '.join(sorted(unknown_kinds))}."})
     if throttle_per_minute is not None and throttle_per_minute < 1:
         raise ValidationError({"throttle_per_minute": "Must be at least 1 message per minute."})
     send = Send.objects.create(
         template=template, segment=segment,
         customer_ids=sorted(set(customer_ids)) if customer_ids is not None else None,
-        trigger_event=trigger_event, throttle_per_minute=throttle_per_minute,
+        trigger_event=trigger_event, kinds=sorted(set(kinds or [])),
+        throttle_per_minute=throttle_per_minute,
         respect_quiet_hours=respect_quiet_hours, cap_exempt=cap_exempt, expires_at=expires_at,
         source=source, created_by=created_by,
     )

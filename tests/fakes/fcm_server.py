@@ -16,16 +16,17 @@ Standalone (prints the port on its first line)::
 """
 
 import argparse
+import asyncio
 import itertools
 import json
 import re
 import secrets
 import signal
+import socket
 import sys
 import threading
-import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -73,12 +74,13 @@ class FakeFcm:
         self._ids = itertools.count(1)
         self._access_tokens: set[str] = set()
         self.reset()
-        self._server = _Server(("127.0.0.1", port), _handler(self))
+        self._socket = socket.create_server(("127.0.0.1", port), backlog=1024)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._socket.getsockname()[1]
 
     @property
     def url(self) -> str:
@@ -92,20 +94,40 @@ class FakeFcm:
         self.auth_failing = False
 
     def start(self) -> "FakeFcm":
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        """Serve on a thread of its own (in-process use from tests)."""
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self.serve_forever, args=(ready,), daemon=True)
         self._thread.start()
+        ready.wait()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join()
         self.close()
 
-    def serve_forever(self) -> None:
-        """Serve on the calling thread (the standalone process)."""
-        self._server.serve_forever()
+    def serve_forever(self, ready: threading.Event | None = None) -> None:
+        """Serve on the calling thread until stop() (or the process ends)."""
+        self._loop = asyncio.new_event_loop()
+        server = self._loop.run_until_complete(asyncio.start_server(
+            lambda reader, writer: _serve_connection(self, reader, writer), sock=self._socket,
+        ))
+        if ready is not None:
+            ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            server.close()
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:  # open keep-alive connections
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
 
     def close(self) -> None:
-        self._server.server_close()
+        self._socket.close()
 
     def __enter__(self) -> "FakeFcm":
         return self.start()
@@ -158,9 +180,14 @@ class FakeFcm:
             self._access_tokens.add(token)
         return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
+    def delay_for(self, body: dict) -> float:
+        """How long the server waits before answering this send (latency, "slow-" tokens)."""
+        message = body.get("message") if isinstance(body, dict) else None
+        token = message.get("token") if isinstance(message, dict) else None
+        slow = isinstance(token, str) and token.startswith("slow-")
+        return self.latency + (SLOW_SECONDS if slow else 0.0)
+
     def send(self, project: str, authorization: str, body: dict) -> tuple[int, dict, dict]:
-        if self.latency:
-            time.sleep(self.latency)
         bearer = authorization.removeprefix("Bearer ")
         if self.auth_failing or bearer not in self._access_tokens:
             return _error(*UNAUTHENTICATED)
@@ -173,8 +200,6 @@ class FakeFcm:
         token = message["token"]
         with self._lock:
             self.attempts[token] += 1
-        if token.startswith("slow-"):
-            time.sleep(SLOW_SECONDS)
         for prefix, answer in ANSWERS.items():
             if token.startswith(prefix):
                 status, payload, headers = _error(*answer)
@@ -208,54 +233,66 @@ def _error(status: int, code: str, fcm_code: str | None, message: str,
 SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # a batch opens up to 100 connections at once; the default is 5
+async def _serve_connection(fake: "FakeFcm", reader, writer) -> None:
+    """HTTP/1.1 with keep-alive, as Google's front ends: one coroutine per connection, so
+    hundreds of concurrent senders cost no threads."""
+    try:
+        while True:
+            request_line = await reader.readline()
+            if not request_line:
+                break
+            method, path, _version = request_line.decode("latin-1").split(" ", 2)
+            headers = await _read_headers(reader)
+            body = await reader.readexactly(int(headers.get("content-length") or 0))
+            status, payload, extra = await _answer(fake, method, path, headers, body)
+            writer.write(_response(status, payload, extra))
+            await writer.drain()
+            if headers.get("connection", "").lower() == "close":
+                break
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.transport.abort()
 
 
-def _handler(fake: FakeFcm) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as Google's front ends
-        disable_nagle_algorithm = True  # headers and body go out as separate writes
+async def _read_headers(reader) -> dict[str, str]:
+    headers = {}
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            return headers
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
 
-        def do_POST(self):
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.path == "/token":
-                form = {key: values[-1] for key, values in parse_qs(raw.decode()).items()}
-                status, payload = fake.issue_token(form)
-                return self._reply(status, payload)
-            if self.path == "/_reset":
-                fake.reset()
-                return self._reply(200, {})
-            match = SEND_PATH.match(self.path)
-            if not match:
-                return self._reply(404, {"error": {"code": 404, "status": "NOT_FOUND",
-                                                   "message": "Not found"}})
-            try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                return self._reply(*_error(400, "INVALID_ARGUMENT", None, "Invalid JSON.", []))
-            self._reply(*fake.send(match[1], self.headers.get("Authorization", ""), body))
 
-        def do_GET(self):
-            if self.path == "/_received":
-                return self._reply(200, fake.summary())
-            self._reply(404, {})
+async def _answer(fake: "FakeFcm", method: str, path: str, headers: dict, raw: bytes):
+    if method == "GET":
+        return (200, fake.summary(), {}) if path == "/_received" else (404, {}, {})
+    if path == "/token":
+        form = {key: values[-1] for key, values in parse_qs(raw.decode()).items()}
+        return (*fake.issue_token(form), {})
+    if path == "/_reset":
+        fake.reset()
+        return 200, {}, {}
+    match = SEND_PATH.match(path)
+    if not match:
+        return 404, {"error": {"code": 404, "status": "NOT_FOUND", "message": "Not found"}}, {}
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return _error(400, "INVALID_ARGUMENT", None, "Invalid JSON.", [])
+    delay = fake.delay_for(body)
+    if delay:
+        await asyncio.sleep(delay)
+    return fake.send(match[1], headers.get("authorization", ""), body)
 
-        def _reply(self, status: int, payload: dict, headers: dict | None = None):
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
 
-        def log_message(self, *args):  # keep test output quiet
-            pass
-
-    return Handler
+def _response(status: int, payload: dict, headers: dict) -> bytes:
+    data = json.dumps(payload).encode()
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+             "Content-Type: application/json; charset=UTF-8", f"Content-Length: {len(data)}",
+             *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
 
 
 def main() -> None:

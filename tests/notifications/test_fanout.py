@@ -211,3 +211,13 @@ def _zones_at(now, *, night):
         if (night and is_night) or (not night and is_day):
             return name
     raise AssertionError("no zone found")
+
+
+def test_a_send_can_target_only_some_providers(offers_template, no_quiet_hours):
+    ana = customer_with_devices("ana", "fcm", "webpush")
+    ben = customer_with_devices("ben", "apns")
+
+    send = fan_out(offers_template, [ana, ben], kinds=["webpush"])
+
+    assert rows(send) == {("ana", "webpush", "queued", ""),
+                          ("ben", None, "skipped", "no_active_device")}

@@ -219,3 +219,15 @@ def test_a_customer_who_opts_out_before_a_deferred_send_is_skipped(order_update,
 
     assert Delivery.objects.get(send=send).reason == "opted_out"
     assert locmem_backend == []
+
+
+def test_a_provider_without_configuration_pauses_the_send(order_update, settings):
+    settings.PUSH_BACKEND = "notifications.providers.real.ProviderBackend"
+    settings.PUSH_APPS = {"fcm": {}, "apns": {}, "webpush": {}}
+    ana = customer("ana")
+
+    send = run(send_create(template=order_update, customer_ids=[ana.pk]))
+
+    assert send.status == Send.Status.PAUSED
+    assert "no fcm configuration" in send.error
+    assert Delivery.objects.get(send=send).status == "queued"

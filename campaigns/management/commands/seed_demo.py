@@ -12,9 +12,11 @@ from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 from audiences import demo as audiences_demo
 from notifications import demo as notifications_demo
 from notifications.demo_sink import demo_inboxes_attach, demo_vapid_ensure
-from notifications.models import Device
+from notifications.models import Device, Send, Template
+from notifications.services import send_create
 
 DEFAULT_CUSTOMERS = 2000
+WELCOME_SOURCE = "demo: welcome"
 DEMO_ADMIN = ("admin", "journeyhub")  # for a laptop with DEBUG on, never for a real server
 # Web devices of the first customers get a demo sink inbox: a key pair each (~1 ms), so not
 # the whole scale set.
@@ -45,6 +47,7 @@ class Command(BaseCommand):
         for part, seconds in timings.seconds.items():
             self.stdout.write(f"{part:12} {timings.rows[part]:>10,} new rows  {seconds:8.1f}s")
         self.stdout.write(f"{'total':12} {'':>10}           {sum(timings.seconds.values()):8.1f}s")
+        self.stdout.write(f"Templates: {notifications_demo.templates_seed()} new.")
         self._demo_sink(customers)
         self._demo_admin(admin_password)
 
@@ -59,6 +62,21 @@ class Command(BaseCommand):
         devices = Device.objects.filter(customer__external_id__in=first)
         attached = demo_inboxes_attach(devices=devices)
         self.stdout.write(f"Demo Web Push sink: {attached} new web device inbox(es).")
+        self._welcome_send()
+
+    def _welcome_send(self) -> None:
+        """Once: a destination guide to the demo inboxes, so the first `make run` shows pushes
+        arriving (Notifications > Received pushes) as soon as the worker is up."""
+        if Send.objects.filter(source=WELCOME_SOURCE).exists():
+            return
+        customer_ids = list(Device.objects.filter(demo_inbox__isnull=False)
+                            .values_list("customer_id", flat=True).distinct())
+        if not customer_ids:
+            return
+        send_create(template=Template.objects.get(name="Destination guide"),
+                    customer_ids=customer_ids, kinds=["webpush"], respect_quiet_hours=False,
+                    source=WELCOME_SOURCE)
+        self.stdout.write(f"Queued a demo send to {len(customer_ids)} web device inbox(es).")
 
     def _demo_admin(self, password: str | None) -> None:
         username, default_password = DEMO_ADMIN

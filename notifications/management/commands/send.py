@@ -24,6 +24,7 @@ class Command(BaseCommand):
         audience = parser.add_mutually_exclusive_group(required=True)
         audience.add_argument("--segment", help="Segment name or id.")
         audience.add_argument("--customers", help="Comma-separated external ids.")
+        parser.add_argument("--kinds", help="Only these providers, e.g. webpush or apns,fcm.")
         parser.add_argument("--throttle", type=int, help="Messages per minute.")
         parser.add_argument("--ignore-quiet-hours", action="store_true")
         parser.add_argument("--transactional", action="store_true",
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         try:
             send = send_create(
                 template=template, throttle_per_minute=options["throttle"],
+                kinds=[k.strip() for k in (options["kinds"] or "").split(",") if k.strip()],
                 respect_quiet_hours=not options["ignore_quiet_hours"],
                 cap_exempt=options["transactional"], source=options["source"],
                 expires_at=timezone.now() + timedelta(minutes=expires) if expires else None,
