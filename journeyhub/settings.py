@@ -234,6 +234,9 @@ PUSH_NOTIFICATIONS_SETTINGS = {
 # A worker holds a claimed batch this long without progress before the sweeper gives the batch
 # to another worker (progress renews it). Sending one chunk must take less than this.
 DELIVERY_BATCH_LEASE_SECONDS = env_int("DELIVERY_BATCH_LEASE_SECONDS", 120)
+# Work queued this long without running is enqueued again: the broker lost it (a restart of a
+# broker that keeps nothing on disk). Running twice is harmless: every piece is claimed.
+DELIVERY_REENQUEUE_AFTER_SECONDS = env_int("DELIVERY_REENQUEUE_AFTER_SECONDS", 600)
 
 # --- Import / export --------------------------------------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True

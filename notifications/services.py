@@ -27,7 +27,6 @@ DEVICE_FIELDS = ("platform", "app_version", "locale", "time_zone", "environment"
 WEBPUSH_FIELDS = ("p256dh", "auth", "browser")
 REGISTER_ATTEMPTS = 3  # a lost race on the unique token index is retried, not reported
 DISPATCH_LIMIT = 5000  # batches enqueued per dispatch tick (2.5M messages)
-REENQUEUE_AFTER_SECONDS = 600  # a queued batch whose task never ran (broker lost it) is resent
 FANOUT_LEASE_FACTOR = 10  # a fan-out may take longer than a batch; give it ten leases
 
 
@@ -198,9 +197,9 @@ def batches_create(*, send: Send, now) -> int:
 
 def batches_dispatch_due(*, limit: int = DISPATCH_LIMIT) -> int:
     """Enqueue one task per due batch that has no task in flight (or whose task was lost
-    with a broker restart: enqueued longer ago than REENQUEUE_AFTER)."""
+    with a broker restart: enqueued longer ago than DELIVERY_REENQUEUE_AFTER_SECONDS)."""
     now = timezone.now()
-    stale = now - timedelta(seconds=REENQUEUE_AFTER_SECONDS)
+    stale = now - timedelta(seconds=settings.DELIVERY_REENQUEUE_AFTER_SECONDS)
     due = (
         DeliveryBatch.objects.filter(status=DeliveryBatch.Status.QUEUED,
                                      send__status=Send.Status.SENDING)
@@ -228,6 +227,11 @@ def deliveries_sweep() -> dict[str, int]:
     ).values_list("pk", flat=True)
     restarted = list(restarted)
     Send.objects.filter(pk__in=restarted).update(status=Send.Status.QUEUED)
+    lost = Send.objects.filter(  # queued, but the broker lost the fan-out task (a restart)
+        status=Send.Status.QUEUED,
+        created_at__lt=now - timedelta(seconds=settings.DELIVERY_REENQUEUE_AFTER_SECONDS),
+    ).exclude(pk__in=restarted).values_list("pk", flat=True)
+    restarted += list(lost)
     for send_id in restarted:
         _enqueue_on_commit("notifications.tasks.send_fan_out", send_id)
     return {"released": released, "restarted": len(restarted),

@@ -111,6 +111,7 @@ class FakeFcm:
     def serve_forever(self, ready: threading.Event | None = None) -> None:
         """Serve on the calling thread until stop() (or the process ends)."""
         self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(asyncio.start_server(
             lambda reader, writer: _serve_connection(self, reader, writer), sock=self._socket,
         ))

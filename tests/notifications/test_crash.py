@@ -144,3 +144,47 @@ def test_killed_workers_lose_nothing(redis_broker, fcm, audience, tmp_path, work
     assert len(repeats) <= len(KILLS_AT) * workers_at_once * 2 * SEND_CHUNK
     print(f"\n{workers_at_once} worker(s), {len(KILLS_AT)} kills: 0 lost, "
           f"{len(repeats)} repeated of {AUDIENCE}, {dict(Counter(repeats.values()))}")
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_broker_restart_loses_no_send(redis_broker, fcm, audience, tmp_path):
+    """Redis here keeps nothing on disk: a restart empties its queues. Flushing the broker's
+    database does the same to the tasks of a send, twice: the fan-out, then its batches."""
+    if connection.vendor != "postgresql":
+        pytest.skip("real workers share the test database: PostgreSQL")
+    broker = redis.Redis.from_url(redis_broker.url)
+    template = Template.objects.create(name="Restart", title="Hello", body="Again")
+    send = send_create(template=template,
+                       customer_ids=list(Customer.objects.values_list("pk", flat=True)))
+    broker.flushdb()  # the fan-out task is gone
+    workers = start_workers(1, redis_broker, tmp_path, generation=0)
+    try:
+        with override_settings(DELIVERY_REENQUEUE_AFTER_SECONDS=0,
+                               DELIVERY_BATCH_LEASE_SECONDS=LEASE_SECONDS):
+            deliveries_sweep()  # beat's sweep finds the send still queued and enqueues it again
+            _wait(lambda: Send.objects.get(pk=send.pk).status == Send.Status.SENDING, workers)
+            kill(workers)  # stop consuming, so the batch tasks wait in the broker...
+            broker.flushdb()  # ...and are lost
+            workers = start_workers(1, redis_broker, tmp_path, generation=1)
+            _wait(lambda: _swept_and(send, Send.Status.DONE), workers)
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    received = fcm.summary()["by_delivery_id"]
+    assert Delivery.objects.filter(send=send, status="sent").count() == AUDIENCE
+    assert all(str(pk) in received
+               for pk in Delivery.objects.filter(send=send).values_list("pk", flat=True))
+
+
+def _swept_and(send, status) -> bool:
+    deliveries_sweep()
+    return Send.objects.get(pk=send.pk).status == status
+
+
+def _wait(condition, workers, seconds=SEND_DEADLINE_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, _logs(workers)
+        time.sleep(0.5)
