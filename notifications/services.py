@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -14,6 +13,7 @@ from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from audiences.models import Customer
 from audiences.services import event_track
+from notifications import tasks
 from notifications.fanout import deliveries_materialise
 from notifications.models import Delivery, DeliveryBatch, Device, Send, Template
 from notifications.tracking import tracking_token_read
@@ -327,5 +327,5 @@ def _tracked_delivery_id(token: str) -> int:
 
 
 def _enqueue_on_commit(task_name: str, *args) -> None:
-    # By name from the app's registry: the tasks module calls into this one, not the reverse.
-    transaction.on_commit(lambda: current_app.tasks[task_name].delay(*args))
+    task = getattr(tasks, task_name.rsplit(".", 1)[1])
+    transaction.on_commit(lambda: task.delay(*args))
