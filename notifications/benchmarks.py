@@ -83,18 +83,17 @@ def _reference_params(send: Send, now) -> dict:
 # The same rows written by hand: a skipped row with its reason for every customer who cannot be
 # reached, one queued row per reachable device for everyone else, numbered into batches of 500.
 _REFERENCE_SQL = """
-WITH reachable AS (
-    SELECT id, customer_id, kind FROM notifications_device
-    WHERE is_active AND permission <> 'denied'
-), capped AS (
+WITH capped AS (
     SELECT d.customer_id FROM notifications_delivery d JOIN notifications_send s ON s.id = d.send_id
     WHERE d.status = 'sent' AND d.sent_at >= %(since)s AND NOT s.cap_exempt
     GROUP BY d.customer_id HAVING count(DISTINCT d.send_id) >= %(cap)s
-), targeted AS (
+), targeted AS MATERIALIZED (
     SELECT c.id,
            CASE WHEN c.push_opt_out OR c.id IN (SELECT customer_id FROM audiences_topicoptout
                                                 WHERE topic_id = %(topic)s) THEN 'opted_out'
-                WHEN c.id NOT IN (SELECT customer_id FROM reachable) THEN 'no_active_device'
+                WHEN NOT EXISTS (SELECT 1 FROM notifications_device r
+                                 WHERE r.customer_id = c.id AND r.is_active
+                                   AND r.permission <> 'denied') THEN 'no_active_device'
                 WHEN c.id IN (SELECT customer_id FROM capped) THEN 'frequency_capped'
            END AS reason
     FROM audiences_customer c
@@ -109,7 +108,8 @@ SELECT %(send)s, r.customer_id, r.id, r.kind, '', 'queued', '', NULL::timestampt
        (dense_rank() OVER (ORDER BY r.kind) * 1000000
         + (row_number() OVER (PARTITION BY r.kind ORDER BY r.customer_id, r.id) - 1) / 500),
        '', 0, '', %(now)s
-FROM reachable r JOIN targeted t ON t.id = r.customer_id AND t.reason IS NULL
+FROM notifications_device r JOIN targeted t ON t.id = r.customer_id AND t.reason IS NULL
+WHERE r.is_active AND r.permission <> 'denied'
 """
 
 

@@ -14,8 +14,10 @@ from django.db.models import (
     CharField,
     Count,
     DateTimeField,
+    Exists,
     F,
     IntegerField,
+    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -62,7 +64,9 @@ def _skip_reason(send: Send, now: datetime) -> Case:
                        .values("customer_id"))
     whens = [
         When(opted_out, then=Value(Delivery.Reason.OPTED_OUT)),
-        When(~Q(pk__in=_reachable_devices(send).values("customer_id")),
+        # EXISTS, not IN: PostgreSQL cannot hash a NOT IN of a million ids and would rescan it
+        # for every customer; NOT EXISTS is an anti-join.
+        When(~Exists(_reachable_devices(send).filter(customer=OuterRef("pk"))),
              then=Value(Delivery.Reason.NO_ACTIVE_DEVICE)),
     ]
     capped = _capped_customers(send, now)
