@@ -163,6 +163,7 @@ def _send_devices_ensure(size: int, log) -> None:
             Device.objects.bulk_create(
                 Device(customer=c, kind="fcm", platform="android", fcm=t)
                 for c, t in zip(customers, tokens, strict=True))
+    audiences_demo.analyze(audiences_demo.Timings(), [Customer, Device, GCMDevice])
 
 
 def _send_through_pipeline(size: int, fcm, log) -> float:
