@@ -63,13 +63,3 @@ def timed() -> Iterator[Stopwatch]:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def best_of(runs: int, func: Callable[[], object]) -> float:
-    """The fastest of several runs: the least disturbed by the rest of the machine."""
-    times = []
-    for _ in range(runs):
-        with timed() as watch:
-            func()
-        times.append(watch.seconds)
-    return min(times)
