@@ -17,6 +17,7 @@ CUSTOMER_TOKEN_SALT = "journeyhub.customer-token"
 # An active customer's events would otherwise rewrite their row (and its nine indexes) on every
 # batch; inactivity rules and segments count in days, so a minute is invisible to them.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+REFERRAL_SIGNUP_EVENT = "referral_signup"  # recorded on the referrer when a referee signs up
 CUSTOMER_FIELDS = (
     "first_name", "last_name", "email", "locale", "time_zone", "attributes", "push_opt_out",
 )
@@ -28,10 +29,11 @@ def customer_upsert(*, external_id: str, **fields) -> tuple[Customer, bool]:
 
     Only the given fields change; ``attributes`` are merged key by key (a None value deletes the
     key), so a backend can send just what changed."""
-    unknown = set(fields) - set(CUSTOMER_FIELDS) - {"opted_out_topics"}
+    unknown = set(fields) - set(CUSTOMER_FIELDS) - {"opted_out_topics", "referred_by_code"}
     if unknown:
         raise TypeError(f"customer_upsert() got unknown fields: {sorted(unknown)}")
     opted_out_topics = fields.pop("opted_out_topics", None)
+    referred_by_code = fields.pop("referred_by_code", None)
     customer, created = _customer_get_or_create_locked(external_id)
     attributes = fields.pop("attributes", None)
     if attributes is not None:
@@ -43,7 +45,30 @@ def customer_upsert(*, external_id: str, **fields) -> tuple[Customer, bool]:
     customer.save()
     if opted_out_topics is not None:
         consent_set(customer=customer, opted_out_topics=opted_out_topics)
+    if referred_by_code:
+        referral_record(customer=customer, referral_code=referred_by_code)
     return customer, created
+
+
+def referral_record(*, customer: Customer, referral_code: str) -> Customer | None:
+    """Link a customer to the referrer whose code they signed up with, and record a
+    REFERRAL_SIGNUP_EVENT on the referrer (a goal or trigger for advocacy journeys).
+
+    The first referrer wins: a customer already referred keeps their referrer and nothing is
+    recorded again. Returns the referrer, or None when nothing changed."""
+    referrer = Customer.objects.filter(referral_code=referral_code.strip().upper()).first()
+    if referrer is None:
+        raise ValidationError({"referred_by_code": "No customer has this referral code."})
+    if referrer.pk == customer.pk:
+        raise ValidationError({"referred_by_code": "A customer cannot refer themselves."})
+    if customer.referred_by_id is not None:
+        return None
+    Customer.objects.filter(pk=customer.pk).update(referred_by=referrer)
+    customer.referred_by = referrer
+    event_track(customer=referrer, name=REFERRAL_SIGNUP_EVENT,
+                properties={"referred_customer": customer.external_id},
+                client_event_id=f"referral:{customer.external_id}")
+    return referrer
 
 
 def _customer_get_or_create_locked(external_id: str) -> tuple[Customer, bool]:

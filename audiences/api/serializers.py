@@ -24,9 +24,15 @@ class CustomerSerializer(serializers.ModelSerializer):
         fields = [
             "external_id", "first_name", "last_name", "email", "locale", "time_zone",
             "attributes", "push_opt_out", "opted_out_topics", "stage", "stage_changed_at",
-            "last_seen_at", "referral_code", "bucket", "created_at", "updated_at",
+            "last_seen_at", "referral_code", "referred_by", "bucket", "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
+
+    referred_by = serializers.SlugRelatedField(
+        slug_field="external_id", read_only=True,
+        help_text="The external id of the customer who referred this one.",
+    )
 
     def get_opted_out_topics(self, customer: Customer) -> list[str]:
         return list(
@@ -75,6 +81,12 @@ class CustomerUpsertSerializer(CustomerProfileUpdateSerializer):
     opted_out_topics = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, max_length=TOPIC_LIST_MAX,
         help_text="Replaces the customer's topic opt-outs (topic keys, see GET /topics/).",
+    )
+    referred_by_code = serializers.CharField(
+        max_length=16, required=False, write_only=True,
+        help_text="The referral code the customer signed up with. Links them to the referrer "
+                  "(once: the first referrer stays) and records a referral_signup event on the "
+                  "referrer.",
     )
 
 
