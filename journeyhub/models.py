@@ -16,6 +16,7 @@ class ApiKey(models.Model):
         CUSTOMERS_WRITE = "customers:write", "Upsert customers"
         EVENTS_WRITE = "events:write", "Track events"
         TOKENS_WRITE = "tokens:write", "Mint customer tokens"
+        ANALYTICS_READ = "analytics:read", "Read analytics reports"
 
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=API_KEY_PREFIX_LENGTH, unique=True, editable=False)
