@@ -3,7 +3,7 @@
 Starts three processes and keeps them together:
 
 - web: ``manage.py runserver 127.0.0.1:$PORT`` (PORT defaults to 8000),
-- worker: a Celery worker consuming the queues default, fanout and send,
+- worker: a Celery worker consuming the queues default, fanout, send and analytics,
 - beat: Celery beat with the DatabaseScheduler (the schedules live in the database).
 
 Their output is interleaved line by line, each line prefixed with the process name. Ctrl-C
@@ -24,7 +24,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-WORKER_QUEUES = "default,fanout,send"
+WORKER_QUEUES = "default,fanout,send,analytics"
 DEMO_LOGIN = ("admin", "journeyhub")  # created by `manage.py seed_demo`
 STOP_GRACE_SECONDS = 10  # a Celery warm shutdown waits for running tasks; then we kill
 POLL_SECONDS = 0.2

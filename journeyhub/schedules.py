@@ -26,6 +26,13 @@ SYSTEM_TASKS = [
         crontab="* * * * *",
         expires_seconds=55,
     ),
+    SystemTask(
+        name="Analytics: refresh the daily rollups",
+        task="analytics.tasks.rollups_refresh",
+        crontab="*/10 * * * *",
+        expires_seconds=9 * 60,
+        queue="analytics",
+    ),
 ]
 
 

@@ -180,6 +180,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ROUTES = {
     "notifications.tasks.send_fan_out": {"queue": "fanout"},
     "notifications.tasks.delivery_batch_send": {"queue": "send"},
+    "analytics.tasks.rollups_refresh": {"queue": "analytics"},
 }
 
 # --- API --------------------------------------------------------------------------------------
