@@ -27,6 +27,18 @@ SYSTEM_TASKS = [
         expires_seconds=55,
     ),
     SystemTask(
+        name="Journeys: advance due enrollments",
+        task="campaigns.tasks.journeys_tick",
+        crontab="* * * * *",
+        expires_seconds=55,
+    ),
+    SystemTask(
+        name="Journeys: segment entries",
+        task="campaigns.tasks.segment_entries_process",
+        crontab="*/5 * * * *",
+        expires_seconds=4 * 60,
+    ),
+    SystemTask(
         name="Analytics: refresh the daily rollups",
         task="analytics.tasks.rollups_refresh",
         crontab="*/10 * * * *",

@@ -1,0 +1,284 @@
+"""Walking enrollments through their campaign's steps, a set of them at a time.
+
+A walk takes cursors (an enrollment and where it stands) and moves them, hop by hop, until
+each one waits or exits. Every hop handles the cursors standing on the same step together:
+one segment query per split, one Send per (step, variant) and one UPDATE per attribute or
+stage step, whatever the number of customers. The result is written with one UPDATE per
+distinct outcome (all customers who now wait at the same step until the same moment share
+one), never one UPDATE per enrollment.
+
+Two modes, because a waiting step is met twice: ARRIVE (the enrollment reaches the step: a
+send sends, a wait starts) and LEAVE (its wait is over, or its event wait timed out). The tick
+leaves the waiting steps it claims and arrives at the others: an enrollment parked at a
+waiting step always has its wait computed already (arrival writes next_run_at)."""
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Q
+
+from campaigns.engine_time import next_local_time
+from campaigns.models import Campaign, Enrollment, Step, StepSend, percent_to_slots, variant_slot
+
+MAX_HOPS = 25  # steps one enrollment may take in one walk; validation forbids loops with no
+#                wait, this only stops a broken graph from spinning a worker forever
+HOP_LIMIT_DELAY = timedelta(seconds=1)  # a cursor out of hops goes on at the next tick
+ARRIVE, LEAVE, HAPPENED = "arrive", "leave", "happened"  # HAPPENED: its awaited event came
+PERSONALISED = re.compile(r"\bevent\.")  # a template reading the trigger event's properties
+
+
+@dataclass
+class Cursor:
+    id: int
+    campaign_id: int
+    customer_id: int
+    bucket: int
+    time_zone: str
+    group: str
+    trigger_event_id: int | None
+    step_id: int | None
+    mode: str = ARRIVE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    step_id: int | None
+    next_run_at: datetime | None
+    waiting_for: str = ""
+    exit_reason: str = ""  # set: the enrollment exits
+
+
+@dataclass
+class Steps:
+    """The steps of the campaigns a walk touches, loaded once per walk."""
+
+    by_id: dict[int, Step] = field(default_factory=dict)
+    successor_by_position: dict[int, int | None] = field(default_factory=dict)
+    campaigns: dict[int, Campaign] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, campaign_ids) -> "Steps":
+        steps = cls()
+        rows = (Step.objects.filter(campaign_id__in=set(campaign_ids))
+                .select_related("template", "campaign", "segment")
+                .prefetch_related("variants__template").order_by("campaign_id", "position", "pk"))
+        previous = None
+        for step in rows:
+            steps.by_id[step.pk] = step
+            steps.campaigns[step.campaign_id] = step.campaign
+            if previous is not None and previous.campaign_id == step.campaign_id:
+                steps.successor_by_position[previous.pk] = step.pk
+            steps.successor_by_position.setdefault(step.pk, None)
+            previous = step
+        return steps
+
+    def successor(self, step: Step) -> int | None:
+        """Where a step goes next (the yes branch of a split): its link, else the next step."""
+        return step.next_step_id or self.successor_by_position.get(step.pk)
+
+
+class Walk:
+    def __init__(self, cursors: list[Cursor], now: datetime):
+        self.now = now
+        self.pending = cursors
+        self.steps = Steps.load({c.campaign_id for c in cursors})
+        self.outcomes: dict[int, Outcome] = {}
+        self.sends: list[int] = []  # ids of the Sends created
+
+    def run(self) -> dict[int, Outcome]:
+        for _hop in range(MAX_HOPS):
+            if not self.pending:
+                break
+            moving, self.pending = self.pending, []
+            groups: dict[tuple, list[Cursor]] = defaultdict(list)
+            for cursor in moving:
+                groups[(cursor.step_id, cursor.mode)].append(cursor)
+            for (step_id, mode), cursors in groups.items():
+                self._hop(self.steps.by_id.get(step_id), mode, cursors)
+        for cursor in self.pending:  # out of hops: carry on at the next tick from here
+            self.outcomes[cursor.id] = Outcome(cursor.step_id, self.now + HOP_LIMIT_DELAY)
+        return self.outcomes
+
+    # --- moves ---------------------------------------------------------------------------
+
+    def _go(self, cursors: list[Cursor], step_id: int | None, from_step: Step) -> None:
+        """Arrive at ``step_id`` next; none means the branch ends here (completed)."""
+        if step_id is None:
+            self._exit(cursors, Enrollment.ExitReason.COMPLETED, from_step.pk)
+            return
+        for cursor in cursors:
+            cursor.step_id, cursor.mode = step_id, ARRIVE
+            self.pending.append(cursor)
+
+    def _exit(self, cursors, reason: str, step_id: int | None) -> None:
+        for cursor in cursors:
+            self.outcomes[cursor.id] = Outcome(step_id, None, exit_reason=reason)
+
+    def _park(self, cursors, step: Step, until, waiting_for: str = "") -> None:
+        for cursor in cursors:
+            when = until(cursor) if callable(until) else until
+            self.outcomes[cursor.id] = Outcome(step.pk, when, waiting_for)
+
+    # --- one hop: every cursor standing on one step ----------------------------------------
+
+    def _hop(self, step: Step | None, mode: str, cursors: list[Cursor]) -> None:
+        if step is None:  # its step was deleted under it
+            self._exit(cursors, Enrollment.ExitReason.STEP_REMOVED, None)
+            return
+        if mode == HAPPENED:
+            self._go(cursors, self.steps.successor(step), step)
+            return
+        if mode == LEAVE:
+            target = step.else_step_id if step.kind == Step.Kind.WAIT_EVENT else \
+                self.steps.successor(step)
+            self._go(cursors, target, step)
+            return
+        handler = getattr(self, f"_arrive_{step.kind}")
+        handler(step, cursors)
+
+    def _arrive_wait(self, step: Step, cursors) -> None:
+        self._park(cursors, step, self.now + (step.duration or timedelta(0)))
+
+    def _arrive_wait_until(self, step: Step, cursors) -> None:
+        by_zone: dict[str, datetime] = {}
+
+        def until(cursor: Cursor) -> datetime:
+            if cursor.time_zone not in by_zone:
+                by_zone[cursor.time_zone] = next_local_time(
+                    self.now, cursor.time_zone, step.local_time, step.weekdays)
+            return by_zone[cursor.time_zone]
+
+        self._park(cursors, step, until)
+
+    def _arrive_wait_event(self, step: Step, cursors) -> None:
+        self._park(cursors, step, self.now + (step.duration or timedelta(0)), step.event_name)
+
+    def _arrive_exit(self, step: Step, cursors) -> None:
+        self._exit(cursors, Enrollment.ExitReason.EXIT_STEP, step.pk)
+
+    def _arrive_split_random(self, step: Step, cursors) -> None:
+        slots = percent_to_slots(step.percent)
+        yes = [c for c in cursors if variant_slot(c.bucket, step.pk) < slots]
+        no = [c for c in cursors if variant_slot(c.bucket, step.pk) >= slots]
+        self._go(yes, self.steps.successor(step), step)
+        self._go(no, step.else_step_id, step)
+
+    def _arrive_split_segment(self, step: Step, cursors) -> None:
+        from audiences.selectors import segment_customers
+
+        ids = [c.customer_id for c in cursors]
+        members = set(segment_customers(step.segment).filter(pk__in=ids)
+                      .values_list("pk", flat=True)) if step.segment_id else set()
+        self._go([c for c in cursors if c.customer_id in members], self.steps.successor(step),
+                 step)
+        self._go([c for c in cursors if c.customer_id not in members], step.else_step_id, step)
+
+    def _arrive_set_attribute(self, step: Step, cursors) -> None:
+        from campaigns.engine_customers import customers_attribute_set
+
+        if step.attribute_key:
+            customers_attribute_set(customer_ids=[c.customer_id for c in cursors],
+                                    key=step.attribute_key, value=step.attribute_value)
+        self._go(cursors, self.steps.successor(step), step)
+
+    def _arrive_set_stage(self, step: Step, cursors) -> None:
+        from campaigns.engine_customers import customers_stage_set
+
+        if step.stage:
+            campaign = self.steps.campaigns[step.campaign_id]
+            customers_stage_set(customer_ids=[c.customer_id for c in cursors], stage=step.stage,
+                                cause=f"Campaign {campaign.name}: {step}"[:255])
+        self._go(cursors, self.steps.successor(step), step)
+
+    def _arrive_send(self, step: Step, cursors) -> None:
+        treated = [c for c in cursors if c.group == Enrollment.Group.TREATMENT]
+        campaign = self.steps.campaigns[step.campaign_id]
+        audiences: dict[tuple, list[int]] = defaultdict(list)
+        for cursor in treated:
+            variant = _variant_for(step, cursor.bucket)
+            template = variant.template if variant else step.template
+            if template is None:
+                continue
+            event_id = cursor.trigger_event_id if _personalised(template) else None
+            audiences[(variant, template, event_id)].append(cursor.customer_id)
+        for (variant, template, event_id), customer_ids in audiences.items():
+            self.sends.append(_send(campaign, step, variant, template, event_id, customer_ids))
+        self._go(cursors, self.steps.successor(step), step)
+
+
+def _variant_for(step: Step, bucket: int):
+    """The customer's A/B variant: stable, by the step-salted bucket against cumulative
+    weights. None when the step has no variants (or all weigh 0)."""
+    variants = list(step.variants.all())
+    total = sum(v.weight for v in variants)
+    if not total:
+        return None
+    slot = variant_slot(bucket, step.pk) * total  # compare slot/10000 with weight/total
+    cumulative = 0
+    for variant in variants:
+        cumulative += variant.weight
+        if slot < cumulative * 10_000:
+            return variant
+    return variants[-1]
+
+
+def _personalised(template) -> bool:
+    return bool(PERSONALISED.search(template.title) or PERSONALISED.search(template.body))
+
+
+def _send(campaign: Campaign, step: Step, variant, template, event_id, customer_ids) -> int:
+    from notifications.services import send_create
+
+    send = send_create(
+        template=template, customer_ids=customer_ids,
+        trigger_event=_event(event_id), throttle_per_minute=campaign.throttle_per_minute,
+        respect_quiet_hours=campaign.respect_quiet_hours, cap_exempt=campaign.transactional,
+        expires_at=campaign.message_expires_at, source=f"campaign:{campaign.pk}/step:{step.pk}",
+    )
+    StepSend.objects.create(step=step, campaign=campaign, variant=variant, send=send)
+    return send.pk
+
+
+def _event(event_id):
+    from audiences.models import Event
+
+    return Event.objects.filter(pk=event_id).first() if event_id else None
+
+
+# --- writing the outcomes -------------------------------------------------------------------
+
+
+def outcomes_write(outcomes: dict[int, Outcome], now: datetime) -> None:
+    """One UPDATE per distinct outcome."""
+    by_outcome: dict[Outcome, list[int]] = defaultdict(list)
+    for enrollment_id, outcome in outcomes.items():
+        by_outcome[outcome].append(enrollment_id)
+    for outcome, ids in by_outcome.items():
+        if outcome.exit_reason:
+            fields = {"step_id": outcome.step_id, "next_run_at": None, "waiting_for": "",
+                      "state": Enrollment.State.EXITED, "exited_at": now,
+                      "exit_reason": outcome.exit_reason}
+        else:
+            fields = {"step_id": outcome.step_id, "next_run_at": outcome.next_run_at,
+                      "waiting_for": outcome.waiting_for}
+        ids_update(ids, fields)
+
+
+def ids_update(ids: list[int], fields: dict) -> int:
+    """UPDATE enrollments SET fields WHERE id IN ids. On PostgreSQL one array parameter
+    (= ANY), so a 10,000-id batch is not 10,000 bind parameters to parse."""
+    if connection.vendor != "postgresql":
+        return Enrollment.objects.filter(pk__in=ids).update(**fields)
+    table = Enrollment._meta.db_table
+    columns = ", ".join(f"{Enrollment._meta.get_field(name).column} = %s" for name in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {columns} WHERE id = ANY(%s)",
+                       [*fields.values(), list(ids)])
+        return cursor.rowcount
+
+
+def due_filter(now: datetime) -> Q:
+    return Q(state=Enrollment.State.ACTIVE, next_run_at__lte=now)
