@@ -44,7 +44,7 @@ def crontab_errors(crontab: str, time_zone: str) -> dict[str, list[str]]:
         for value, (label, validator) in zip(parts, CRONTAB_FIELDS, strict=True):
             try:
                 validator(value)
-            except (ValidationError, ValueError, TypeError):
+            except Exception:  # the cron parser raises assorted errors on garbage
                 errors.setdefault("crontab", []).append(f"The {label} field {value!r} is invalid.")
     try:
         validate_time_zone(time_zone)
