@@ -143,3 +143,41 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "description": "A brand backend's key: `Authorization: Api-Key jh_<prefix>_<secret>`.",
         }
 
+
+# Django permission codename prefix per HTTP method, as DjangoModelPermissions maps them.
+METHOD_PERMISSIONS = {"GET": "view", "POST": "add", "PUT": "change", "PATCH": "change",
+                      "DELETE": "delete"}
+
+
+class StaffOrScope(permissions.BasePermission):
+    """An API key: the view's scope for the method (HasScope). A session: an active staff
+    user with ``<app>.<perm>_<model>`` for the view's ``perm_model`` ("campaigns.campaign");
+    a view's ``action_permission`` (e.g. "change" for launch) overrides the method's."""
+
+    message = "Staff only: log in to the admin, or use an API key with the required scope."
+
+    def has_permission(self, request, view) -> bool:
+        if isinstance(request.auth, ApiKey):
+            scope_check = HasScope()
+            allowed = scope_check.has_permission(request, view)
+            self.message = scope_check.message
+            return allowed
+        user = request.user
+        if not (user and user.is_active and user.is_staff):
+            return False
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
+        perm = getattr(view, "action_permission", None) or METHOD_PERMISSIONS.get(method)
+        app_label, model = view.perm_model.split(".")
+        if perm is None or not user.has_perm(f"{app_label}.{perm}_{model}"):
+            self.message = f"You lack the permission to {perm or 'do this to'} {model}s."
+            return False
+        return True
+
+
+# What a view managing things for staff declares (APIView cannot be imported here: DRF's
+# settings import this module for the throttle):
+#     authentication_classes = STAFF_AUTHENTICATION
+#     permission_classes = [permissions.IsAuthenticated, StaffOrScope]
+# The key comes first, so the schema lists it first and a request carrying both is judged by
+# its key; sessions are the admin's, CSRF-checked.
+STAFF_AUTHENTICATION = [ApiKeyAuthentication, authentication.SessionAuthentication]

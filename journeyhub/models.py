@@ -16,6 +16,7 @@ class ApiKey(models.Model):
         CUSTOMERS_WRITE = "customers:write", "Upsert customers"
         EVENTS_WRITE = "events:write", "Track events"
         TOKENS_WRITE = "tokens:write", "Mint customer tokens"
+        CAMPAIGNS = "campaigns", "Manage campaigns and templates"
         ANALYTICS_READ = "analytics:read", "Read analytics reports"
 
     name = models.CharField(max_length=100)

@@ -9,6 +9,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("audiences.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    path("api/v1/", include("notifications.api.templates_urls")),
+    path("api/v1/", include("campaigns.api.urls")),
     path("api/v1/analytics/", include("analytics.api.urls")),
     re_path(r"^api/", api_not_found),
     path("", include("notifications.urls")),

@@ -329,3 +329,63 @@ def _tracked_delivery_id(token: str) -> int:
 def _enqueue_on_commit(task_name: str, *args) -> None:
     task = getattr(tasks, task_name.rsplit(".", 1)[1])
     transaction.on_commit(lambda: task.delay(*args))
+
+
+# --- Templates --------------------------------------------------------------------------------
+
+TEMPLATE_FIELDS = ("name", "title", "body", "image_url", "url", "data", "topic", "priority",
+                   "ttl_seconds", "collapse_key")
+
+
+@transaction.atomic
+def template_save(*, template: Template | None = None, fields: dict,
+                  translations: list[dict] | None = None) -> Template:
+    """Create or update a template; ``translations`` (a list of {locale, title, body}) replaces
+    its translations when given. A template that would not render is refused: field errors
+    under "template" (the main texts) and "translations" (those naming their locale)."""
+    from notifications.models import TemplateTranslation
+    from notifications.rendering import template_check
+
+    template = template or Template()
+    for name, value in fields.items():
+        if name not in TEMPLATE_FIELDS:
+            raise TypeError(f"template_save() got an unknown field: {name}")
+        setattr(template, name, value)
+    template.full_clean()
+    texts = None
+    if translations is not None:
+        texts = [(t["locale"], t["title"], t["body"]) for t in translations]
+        if len({locale for locale, _, _ in texts}) != len(texts):
+            raise ValidationError({"translations": "Each locale may be translated once."})
+    elif template.pk:
+        texts = list(template.translations.values_list("locale", "title", "body"))
+    problems = template_check(template, texts=texts or [])
+    if problems:
+        translated = [p for p in problems if p.startswith("[")]
+        errors = {"translations": translated} if translated else {}
+        if main := [p for p in problems if not p.startswith("[")]:
+            errors["template"] = main
+        raise ValidationError(errors)
+    template.save()
+    if translations is not None:
+        template.translations.all().delete()
+        TemplateTranslation.objects.bulk_create([
+            TemplateTranslation(template=template, locale=locale, title=title, body=body)
+            for locale, title, body in texts
+        ])
+    return template
+
+
+def template_delete(*, template: Template) -> None:
+    """Delete a template nobody uses; one that campaign steps or sends name is kept (their
+    history needs it) and refused with the code "in_use"."""
+    from django.db.models import ProtectedError
+
+    try:
+        with transaction.atomic():
+            template.delete()
+    except ProtectedError as error:
+        raise ValidationError(
+            f"This template is used by {len(error.protected_objects)} campaign steps, variants "
+            "or sends; it cannot be deleted.", code="in_use",
+        ) from error
