@@ -1,0 +1,274 @@
+"""The steps of a campaign in its admin page (an ordered inline), and a step's own page where
+its A/B variants are edited.
+
+Both check the whole campaign's steps with campaigns.validation.steps_problems before saving,
+so an unreachable step, a loop with no wait or a send without a message is a form error that
+names the step. Links (next / else) offer only this campaign's saved steps."""
+
+import re
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+
+from campaigns.models import Step, Variant
+from campaigns.validation import (
+    StepDraft,
+    draft_from_fields,
+    drafts_from_steps,
+    steps_problems,
+)
+
+WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
+DURATION_UNITS = {"d": "days", "day": "days", "days": "days", "h": "hours", "hour": "hours",
+                  "hours": "hours", "m": "minutes", "min": "minutes", "minute": "minutes",
+                  "minutes": "minutes", "w": "weeks", "week": "weeks", "weeks": "weeks"}
+DURATION_PART = re.compile(r"(\d+)\s*([a-z]+)")
+STEP_FIELDS = ("position", "kind", "name", "next_step", "else_step", "template", "duration",
+               "local_time", "weekdays", "event_name", "event_filter", "segment", "percent",
+               "attribute_key", "attribute_value", "stage")
+
+
+class FriendlyDurationField(forms.DurationField):
+    """Accepts "3 days", "2h 30m", "1 week" as well as Django's "3 00:00:00"."""
+
+    def to_python(self, value):
+        text = (value or "").strip().lower() if isinstance(value, str) else value
+        if isinstance(text, str) and text and re.fullmatch(r"(\s*\d+\s*[a-z]+\s*,?)+", text):
+            parts = DURATION_PART.findall(text)
+            if all(unit in DURATION_UNITS for _, unit in parts):
+                total = timedelta()
+                for amount, unit in parts:
+                    total += timedelta(**{DURATION_UNITS[unit]: int(amount)})
+                return total
+            raise ValidationError('Write a duration like "3 days", "2h 30m" or "45 minutes".')
+        return super().to_python(value)
+
+    def prepare_value(self, value):
+        if not isinstance(value, timedelta):
+            return value
+        seconds = int(value.total_seconds())
+        parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"),
+                 (seconds % 3600 // 60, "m")]
+        return " ".join(f"{amount}{unit}" for amount, unit in parts if amount) or "0m"
+
+
+class StepForm(forms.ModelForm):
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=WEEKDAYS, coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Wait until: allowed weekdays; none ticked means any day.",
+    )
+    duration = FriendlyDurationField(
+        required=False,
+        help_text='Wait: how long. Wait for an event: the timeout. E.g. "3 days", "2h 30m".',
+    )
+
+    position = forms.IntegerField(
+        required=False, min_value=0, widget=forms.NumberInput(attrs={"style": "width: 4em"}),
+        help_text="Order of the steps; empty: after the others.",
+    )
+
+    class Meta:
+        model = Step
+        fields = STEP_FIELDS
+        widgets = {
+            "name": forms.TextInput(attrs={"size": 24, "placeholder": "optional label"}),
+            "event_filter": forms.Textarea(attrs={"rows": 2, "cols": 30}),
+            "attribute_value": forms.Textarea(attrs={"rows": 1, "cols": 30}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("next_step", "else_step"):  # links to sibling steps: no add/edit popups
+            field = self.fields.get(name)
+            if field is not None and isinstance(field.widget, RelatedFieldWidgetWrapper):
+                field.widget = field.widget.widget
+
+
+class StepFormSet(forms.BaseInlineFormSet):
+    """Links offer only this campaign's steps; the steps are checked as a whole."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        choices = self._link_choices()
+        for name in ("next_step", "else_step"):
+            if name in form.fields:
+                form.fields[name].queryset = choices
+
+    def _link_choices(self):
+        if not hasattr(self, "_links"):
+            campaign_id = self.instance.pk if self.instance else None
+            self._links = Step.objects.filter(campaign_id=campaign_id) if campaign_id \
+                else Step.objects.none()
+        return self._links
+
+    def clean(self):
+        super().clean()
+        if any(form.errors for form in self.forms):
+            return  # field errors first: the drafts would be incomplete
+        kept = {step_key(form, index): form for index, form in enumerate(self.forms)
+                if (form.has_changed() or form.instance.pk) and not self._should_delete_form(form)}
+        _number_new_steps(list(kept.values()))
+        if self._links_to_deleted(kept.values()):
+            return
+        weights = variant_weights([form.instance.pk for form in kept.values()])
+        drafts = [form_draft(key, form, weights) for key, form in kept.items()]
+        general = []
+        for key, messages in steps_problems(drafts).items():
+            for message in messages:
+                if key in kept:
+                    kept[key].add_error(None, message)
+                else:
+                    general.append(message)
+        if general:
+            raise ValidationError(general)
+
+    def _links_to_deleted(self, forms_) -> bool:
+        """A link to a step being deleted in the same save is an error naming both: the
+        marketer says where the link goes instead of having it silently re-pointed."""
+        deleted = {form.instance.pk: form.instance for form in self.forms
+                   if form.instance.pk and self._should_delete_form(form)}
+        found = False
+        for form in forms_:
+            for name in ("next_step", "else_step"):
+                target = form.cleaned_data.get(name)
+                if target is not None and target.pk in deleted:
+                    form.add_error(name, f"{target} is being deleted; link somewhere else.")
+                    found = True
+        return found
+
+
+def _number_new_steps(forms_) -> None:
+    """New steps without a position go after the others, in the order of their rows."""
+    last = max((f.cleaned_data.get("position") or 0 for f in forms_), default=0)
+    for form in forms_:
+        if form.cleaned_data.get("position") is None:
+            last += 1
+            form.cleaned_data["position"] = form.instance.position = last
+
+
+def step_key(form, index: int):
+    """A saved step is known by its id (links point at ids), a new one by its form's index."""
+    return form.instance.pk or f"new-{index}"
+
+
+def form_draft(key, form, weights: dict[int, list[int]]) -> StepDraft:
+    data = form.cleaned_data
+    return draft_from_fields(
+        key=key, position=data.get("position") or 0, fields=data,
+        next_key=_pk(data.get("next_step")), else_key=_pk(data.get("else_step")),
+        variant_weights=weights.get(form.instance.pk),
+    )
+
+
+def _pk(step: Step | None) -> int | None:
+    return step.pk if step is not None else None
+
+
+def variant_weights(step_ids) -> dict[int, list[int]]:
+    """Saved variants' weights per step: one query for the whole formset."""
+    weights: dict[int, list[int]] = {}
+    rows = Variant.objects.filter(step_id__in=[pk for pk in step_ids if pk]).order_by("pk")
+    for step_id, weight in rows.values_list("step_id", "weight"):
+        weights.setdefault(step_id, []).append(weight)
+    return weights
+
+
+class StepInline(admin.StackedInline):
+    model = Step
+    form = StepForm
+    formset = StepFormSet
+    extra = 0
+    ordering = ("position", "pk")
+    classes = ("jh-steps",)
+    readonly_fields = ("variants_link",)
+    autocomplete_fields = ("template", "segment")
+    fieldsets = ((None, {"fields": (
+        ("position", "kind", "name"), ("next_step", "else_step"),
+        ("template", "variants_link"), "duration", ("local_time", "weekdays"),
+        ("event_name", "event_filter"), "segment", "percent",
+        ("attribute_key", "attribute_value"), "stage",
+    )}),)
+
+    @admin.display(description="A/B variants")
+    def variants_link(self, step: Step) -> str:
+        if not step.pk:
+            return "Save, then add A/B variants on the step's page."
+        count = step.variants.count()
+        url = reverse("admin:campaigns_step_change", args=[step.pk])
+        text = f"{count} variant{'s' if count != 1 else ''}" if count else "none"
+        return format_html('{} · <a href="{}">edit variants</a>', text, url)
+
+
+class VariantFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        weights = [form.cleaned_data.get("weight") or 0 for form in self.forms
+                   if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        if weights and sum(weights) == 0:
+            raise ValidationError("The variants' weights add up to 0: give one a weight.")
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    formset = VariantFormSet
+    extra = 0
+    autocomplete_fields = ("template",)
+
+
+class StepAdminForm(StepForm):
+    """A step on its own page is checked together with its campaign's other steps."""
+
+    def clean(self):
+        cleaned = super().clean()
+        step = self.instance
+        if self.errors or not step.pk:
+            return cleaned
+        others = Step.objects.filter(campaign_id=step.campaign_id).exclude(pk=step.pk)
+        mine = form_draft(step.pk, self, variant_weights([step.pk]))
+        for message in steps_problems([*drafts_from_steps(others), mine]).get(step.pk, []):
+            self.add_error(None, message)
+        return cleaned
+
+
+@admin.register(Step)
+class StepAdmin(admin.ModelAdmin):
+    """A step's page: its fields and its A/B variants. Reached from the campaign's page."""
+
+    form = StepAdminForm
+    inlines = (VariantInline,)
+    list_display = ("__str__", "campaign", "kind")
+    list_select_related = ("campaign",)
+    search_fields = ("name", "campaign__name")
+    autocomplete_fields = ("template", "segment")
+    readonly_fields = ("campaign",)
+    fields = ("campaign", *STEP_FIELDS)
+
+    def get_model_perms(self, request):
+        return {}  # not on the admin index: steps are edited from their campaign
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        links = Step.objects.filter(campaign_id=obj.campaign_id).exclude(pk=obj.pk) if obj \
+            else Step.objects.none()
+        for name in ("next_step", "else_step"):
+            form.base_fields[name].queryset = links
+        return form
+
+    def response_change(self, request, obj):
+        response = super().response_change(request, obj)
+        if "_continue" in request.POST:
+            return response
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change",
+                                            args=[obj.campaign_id]))
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # removing a step goes through the campaign, which moves its customers on
