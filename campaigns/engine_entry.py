@@ -4,7 +4,7 @@ Each runs from a task enqueued on commit of the event (campaigns.receivers), so 
 enters a journey within seconds, and a new or resumed enrollment is advanced at once."""
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -167,7 +167,7 @@ def goals_process(*, event: Event, now: datetime) -> int:
         if not properties_match(campaign.goal_event_filter, event.properties):
             continue
         with transaction.atomic():
-            enrollments = Enrollment.objects.select_for_update().filter(
+            enrollments = Enrollment.objects.select_for_update(of=("self",)).filter(
                 campaign=campaign, customer_id=event.customer_id,
                 entered_at__lte=event.occurred_at,
                 entered_at__gte=event.occurred_at - campaign.goal_window,
@@ -220,4 +220,4 @@ def revenue_of(properties, key: str) -> Decimal:
         return Decimal(0)
     if not value.is_finite() or abs(value) >= REVENUE_LIMIT:
         return Decimal(0)
-    return value.quantize(CENT)
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)

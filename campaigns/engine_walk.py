@@ -35,12 +35,12 @@ class Cursor:
     id: int
     campaign_id: int
     customer_id: int
-    bucket: int
-    time_zone: str
+    bucket: int | None  # None until a step needs it (Walk._customers_load)
+    time_zone: str | None
     group: str
     trigger_event_id: int | None
     step_id: int | None
-    mode: str = ARRIVE
+    mode: str | None = ARRIVE  # None: claimed by the tick, see Walk.__init__
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class Steps:
     """The steps of the campaigns a walk touches, loaded once per walk."""
 
     by_id: dict[int, Step] = field(default_factory=dict)
+    variants: dict[int, list] = field(default_factory=dict)  # step id -> [(upper slot, variant)]
     successor_by_position: dict[int, int | None] = field(default_factory=dict)
     campaigns: dict[int, Campaign] = field(default_factory=dict)
 
@@ -68,6 +69,7 @@ class Steps:
         previous = None
         for step in rows:
             steps.by_id[step.pk] = step
+            steps.variants[step.pk] = _variant_ranges(list(step.variants.all()))
             steps.campaigns[step.campaign_id] = step.campaign
             if previous is not None and previous.campaign_id == step.campaign_id:
                 steps.successor_by_position[previous.pk] = step.pk
@@ -85,6 +87,10 @@ class Walk:
         self.now = now
         self.pending = cursors
         self.steps = Steps.load({c.campaign_id for c in cursors})
+        for cursor in cursors:
+            if cursor.mode is None:  # due at a waiting step: its wait is over; else: run it
+                step = self.steps.by_id.get(cursor.step_id)
+                cursor.mode = LEAVE if step is not None and step.kind in Step.WAITING else ARRIVE
         self.outcomes: dict[int, Outcome] = {}
         self.sends: list[int] = []  # ids of the Sends created
 
@@ -142,7 +148,21 @@ class Walk:
     def _arrive_wait(self, step: Step, cursors) -> None:
         self._park(cursors, step, self.now + (step.duration or timedelta(0)))
 
+    def _customers_load(self, cursors: list[Cursor]) -> None:
+        """Fill in bucket and time zone for the steps that need them (splits, variants,
+        local times), in one query; most hops (waits, plain sends) never ask."""
+        from campaigns.engine import customers_bucket_and_zone
+
+        missing = [c.customer_id for c in cursors if c.bucket is None]
+        if not missing:
+            return
+        found = customers_bucket_and_zone(missing)
+        for cursor in cursors:
+            if cursor.bucket is None:
+                cursor.bucket, cursor.time_zone = found.get(cursor.customer_id, (0, "UTC"))
+
     def _arrive_wait_until(self, step: Step, cursors) -> None:
+        self._customers_load(cursors)
         by_zone: dict[str, datetime] = {}
 
         def until(cursor: Cursor) -> datetime:
@@ -160,6 +180,7 @@ class Walk:
         self._exit(cursors, Enrollment.ExitReason.EXIT_STEP, step.pk)
 
     def _arrive_split_random(self, step: Step, cursors) -> None:
+        self._customers_load(cursors)
         slots = percent_to_slots(step.percent)
         yes = [c for c in cursors if variant_slot(c.bucket, step.pk) < slots]
         no = [c for c in cursors if variant_slot(c.bucket, step.pk) >= slots]
@@ -194,35 +215,50 @@ class Walk:
         self._go(cursors, self.steps.successor(step), step)
 
     def _arrive_send(self, step: Step, cursors) -> None:
-        treated = [c for c in cursors if c.group == Enrollment.Group.TREATMENT]
+        """One Send per (variant, trigger event if the template reads it); the holdout and
+        control groups walk on without one."""
         campaign = self.steps.campaigns[step.campaign_id]
+        ranges = self.steps.variants[step.pk]
+        if ranges:
+            self._customers_load(cursors)
+        personalised = {}  # template id -> reads event.*
         audiences: dict[tuple, list[int]] = defaultdict(list)
-        for cursor in treated:
-            variant = _variant_for(step, cursor.bucket)
+        for cursor in cursors:
+            if cursor.group != Enrollment.Group.TREATMENT:
+                continue
+            variant = variant_for(ranges, step.pk, cursor.bucket) if ranges else None
             template = variant.template if variant else step.template
             if template is None:
                 continue
-            event_id = cursor.trigger_event_id if _personalised(template) else None
+            if template.pk not in personalised:
+                personalised[template.pk] = _personalised(template)
+            event_id = cursor.trigger_event_id if personalised[template.pk] else None
             audiences[(variant, template, event_id)].append(cursor.customer_id)
         for (variant, template, event_id), customer_ids in audiences.items():
             self.sends.append(_send(campaign, step, variant, template, event_id, customer_ids))
         self._go(cursors, self.steps.successor(step), step)
 
 
-def _variant_for(step: Step, bucket: int):
-    """The customer's A/B variant: stable, by the step-salted bucket against cumulative
-    weights. None when the step has no variants (or all weigh 0)."""
-    variants = list(step.variants.all())
+def _variant_ranges(variants) -> list:
+    """[(upper bound, variant)]: slot * total < bound picks the variant (cumulative weights)."""
     total = sum(v.weight for v in variants)
-    if not total:
-        return None
-    slot = variant_slot(bucket, step.pk) * total  # compare slot/10000 with weight/total
-    cumulative = 0
+    ranges, cumulative = [], 0
     for variant in variants:
         cumulative += variant.weight
-        if slot < cumulative * 10_000:
+        ranges.append((cumulative * 10_000, variant))
+    return [(bound, variant, total) for bound, variant in ranges] if total else []
+
+
+def variant_for(ranges: list, step_id: int, bucket: int):
+    """The customer's A/B variant: stable, by the step-salted bucket against cumulative
+    weights. None when the step has no variants (or all weigh 0)."""
+    if not ranges:
+        return None
+    slot = variant_slot(bucket, step_id) * ranges[0][2]  # slot/10000 vs cumulative/total
+    for bound, variant, _total in ranges:
+        if slot < bound:
             return variant
-    return variants[-1]
+    return ranges[-1][1]
 
 
 def _personalised(template) -> bool:
