@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from audiences import demo as audiences_demo
+from campaigns.demo import campaigns_seed
 from notifications import demo as notifications_demo
 from notifications.demo_sink import demo_inboxes_attach, demo_vapid_ensure
 from notifications.models import Device, Send, Template
@@ -24,7 +25,8 @@ SINK_CUSTOMERS = DEFAULT_CUSTOMERS
 
 
 class Command(BaseCommand):
-    help = "Create demo customers, events, stage transitions, opt-outs and devices. Idempotent."
+    help = ("Create demo customers, events, stage transitions, opt-outs, devices, templates and "
+            "campaigns. Idempotent.")
 
     def add_arguments(self, parser):
         parser.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS,
@@ -48,6 +50,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{part:12} {timings.rows[part]:>10,} new rows  {seconds:8.1f}s")
         self.stdout.write(f"{'total':12} {'':>10}           {sum(timings.seconds.values()):8.1f}s")
         self.stdout.write(f"Templates: {notifications_demo.templates_seed()} new.")
+        campaigns = campaigns_seed()
+        self.stdout.write(f"Campaigns: {len(campaigns)} new, one per lifecycle stage.")
         self._demo_sink(customers)
         self._demo_admin(admin_password)
 
