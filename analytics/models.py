@@ -10,13 +10,13 @@ from django.db import models
 
 
 class DeliveryDay(models.Model):
-    """Deliveries of one send created on one day, by provider, status and reason. A delivery
-    belongs to the day its row was created (the day the send targeted the customer); its later
-    sending, receipt and open count on that same day."""
+    """Deliveries created on one day, by campaign step and variant, provider, status and
+    reason. A delivery belongs to the day its row was created (the day the send targeted the
+    customer); its later sending, receipt and open count on that same day. Not per send: a
+    journey makes a send per tick batch, so that grain would grow with the traffic."""
 
     id = models.BigAutoField(primary_key=True)
     day = models.DateField()
-    send_id = models.BigIntegerField()
     campaign_id = models.BigIntegerField(null=True)  # null: not a campaign's send
     step_id = models.BigIntegerField(null=True)
     variant_id = models.BigIntegerField(null=True)
@@ -34,15 +34,15 @@ class DeliveryDay(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} send {self.send_id} {self.kind or '-'} {self.status} {self.reason}"
+        return f"{self.day} {self.campaign_id} {self.kind or '-'} {self.status} {self.reason}"
 
 
 class AudienceDay(models.Model):
-    """Customers one send targeted on one day (a customer with two devices counts once)."""
+    """Customers targeted on one day by a campaign step and variant: counted per send (a
+    customer with two devices counts once per send), then summed."""
 
     id = models.BigAutoField(primary_key=True)
     day = models.DateField()
-    send_id = models.BigIntegerField()
     campaign_id = models.BigIntegerField(null=True)
     step_id = models.BigIntegerField(null=True)
     variant_id = models.BigIntegerField(null=True)
@@ -55,7 +55,7 @@ class AudienceDay(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} send {self.send_id}: {self.targeted} targeted"
+        return f"{self.day} {self.campaign_id}/{self.step_id}: {self.targeted} targeted"
 
 
 class ConversionDay(models.Model):

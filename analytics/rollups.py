@@ -49,25 +49,26 @@ WHERE d.created_at >= %(start)s AND d.created_at < %(end)s"""
 ROLLUPS = [
     Rollup(
         "analytics_deliveryday", "last_delivery_id", "notifications_delivery",
-        f"""INSERT INTO analytics_deliveryday (day, send_id, campaign_id, step_id, variant_id,
-            kind, status, reason, deliveries, delivered, opened)
-        SELECT {{day}}, d.send_id, ss.campaign_id, ss.step_id, ss.variant_id, d.kind, d.status,
-               d.reason, COUNT(*), COUNT(d.received_at), COUNT(d.opened_at)
+        f"""INSERT INTO analytics_deliveryday (day, campaign_id, step_id, variant_id, kind,
+            status, reason, deliveries, delivered, opened)
+        SELECT {{day}}, ss.campaign_id, ss.step_id, ss.variant_id, d.kind, d.status, d.reason,
+               COUNT(*), COUNT(d.received_at), COUNT(d.opened_at)
         {_DELIVERY_FROM}
-        GROUP BY {{day}}, d.send_id, ss.campaign_id, ss.step_id, ss.variant_id, d.kind,
-                 d.status, d.reason""",
+        GROUP BY {{day}}, ss.campaign_id, ss.step_id, ss.variant_id, d.kind, d.status,
+                 d.reason""",
         """SELECT DISTINCT {day} FROM notifications_delivery d
         WHERE d.id > %(last_id)s OR d.created_at >= %(since)s OR d.sent_at >= %(since)s
            OR d.received_at >= %(since)s OR d.opened_at >= %(since)s""",
     ),
     Rollup(
         "analytics_audienceday", "last_delivery_id", "notifications_delivery",
-        f"""INSERT INTO analytics_audienceday (day, send_id, campaign_id, step_id, variant_id,
-            targeted)
-        SELECT {{day}}, d.send_id, ss.campaign_id, ss.step_id, ss.variant_id,
-               COUNT(DISTINCT d.customer_id)
-        {_DELIVERY_FROM}
-        GROUP BY {{day}}, d.send_id, ss.campaign_id, ss.step_id, ss.variant_id""",
+        f"""INSERT INTO analytics_audienceday (day, campaign_id, step_id, variant_id, targeted)
+        SELECT day, campaign_id, step_id, variant_id, SUM(customers) FROM (
+            SELECT {{day}} AS day, ss.campaign_id, ss.step_id, ss.variant_id,
+                   COUNT(DISTINCT d.customer_id) AS customers
+            {_DELIVERY_FROM}
+            GROUP BY {{day}}, d.send_id, ss.campaign_id, ss.step_id, ss.variant_id
+        ) per_send GROUP BY day, campaign_id, step_id, variant_id""",
         # A delivery's created_at never moves, so new rows are all that can touch a day.
         """SELECT DISTINCT {day} FROM notifications_delivery d
         WHERE d.id > %(last_id)s OR d.created_at >= %(since)s""",

@@ -95,7 +95,7 @@ def test_ab_winner_is_called_when_significant(world):
 
     ids = dict(campaign_id=world.campaign.pk, step_id=world.step1.pk, day=D1)
     for variant, conversions in ((world.variant_a, 20), (world.variant_b, 60)):
-        AudienceDay.objects.create(send_id=0, variant_id=variant.pk, targeted=400, **ids)
+        AudienceDay.objects.create(variant_id=variant.pk, targeted=400, **ids)
         ConversionDay.objects.create(group="treatment", variant_id=variant.pk, kind="fcm",
                                      conversions=conversions, revenue=0, **ids)
 

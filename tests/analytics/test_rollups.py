@@ -19,29 +19,28 @@ pytestmark = pytest.mark.django_db
 
 def delivery_rollup(**filters) -> dict:
     rows = DeliveryDay.objects.filter(**filters)
-    return {(r.day, r.send_id, r.kind, r.status, r.reason): (r.deliveries, r.delivered, r.opened)
+    return {(r.day, r.kind, r.status, r.reason): (r.deliveries, r.delivered, r.opened)
             for r in rows}
 
 
-def test_refresh_sums_each_day_by_send_platform_status_and_reason():
+def test_refresh_sums_each_day_by_step_variant_platform_status_and_reason():
     world = campaign_world()
 
     rollups_refresh()
 
-    send_a = world.deliveries["c1_a_fcm"].send_id
-    assert delivery_rollup(send_id=send_a) == {
-        (D1, send_a, "fcm", "sent", ""): (2, 2, 1),
-        (D1, send_a, "apns", "sent", ""): (1, 0, 0),
-        (D1, send_a, "", "skipped", "frequency_capped"): (1, 0, 0),
+    variant_a = world.variant_a.pk
+    assert delivery_rollup(variant_id=variant_a) == {
+        (D1, "fcm", "sent", ""): (2, 2, 1),
+        (D1, "apns", "sent", ""): (1, 0, 0),
+        (D1, "", "skipped", "frequency_capped"): (1, 0, 0),
     }
-    row = DeliveryDay.objects.filter(send_id=send_a).first()
-    assert (row.campaign_id, row.step_id, row.variant_id) == (
-        world.campaign.pk, world.step1.pk, world.variant_a.pk)
-    other = DeliveryDay.objects.get(send_id=world.other_send.pk)
-    assert (other.campaign_id, other.status, other.reason) == (None, "failed",
-                                                              "provider_rejected")
-    # c1 has two devices in send A: targeted counts customers, not devices.
-    assert AudienceDay.objects.get(send_id=send_a).targeted == 3
+    row = DeliveryDay.objects.filter(variant_id=variant_a).first()
+    assert (row.campaign_id, row.step_id) == (world.campaign.pk, world.step1.pk)
+    other = DeliveryDay.objects.get(campaign_id=None)
+    assert (other.status, other.reason) == ("failed", "provider_rejected")
+    # c1 has two devices in variant A's send: targeted counts customers, not devices.
+    assert AudienceDay.objects.get(variant_id=variant_a).targeted == 3
+    assert AudienceDay.objects.get(step_id=world.step2.pk).targeted == 2
     assert {(r.day, r.group, r.entered, r.exited) for r in EnrollmentDay.objects.all()} == {
         (D1, "treatment", 6, 0), (D1, "holdout", 2, 0)}
 
@@ -56,8 +55,7 @@ def test_refresh_picks_up_a_late_open_on_an_old_day():
     rebuilt = rollups_refresh()
 
     assert rebuilt >= 1
-    assert delivery_rollup(send_id=late.send_id)[(D1, late.send_id, "fcm", "sent", "")] == (
-        2, 2, 2)
+    assert delivery_rollup(variant_id=world.variant_a.pk)[(D1, "fcm", "sent", "")] == (2, 2, 2)
     assert campaign_report(campaign=world.campaign).totals.opened == 4
 
 
