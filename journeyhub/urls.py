@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/analytics/", include("analytics.api.urls")),
     re_path(r"^api/", api_not_found),
     path("", include("notifications.urls")),
+    path("analytics/reports/", include("analytics.admin_reports")),
     # Last: the admin at the root ends with a catch-all that would swallow /api/ paths.
     path("", admin.site.urls),
 ]

@@ -1,0 +1,142 @@
+"""Report pages in the admin's look: the list of campaigns with their numbers, and one
+campaign's report (date range, per step, variant, platform and reason, A/B tests, lift).
+
+Served at /analytics/reports/ (journeyhub/urls.py) for staff who may view campaigns. Link to a
+campaign's report with ``reverse("analytics_reports:campaign", args=[campaign.pk])``."""
+
+from datetime import date, timedelta
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, render
+from django.urls import path
+from django.utils import timezone
+
+from analytics.reports import Counts, campaign_lift, campaign_report, top_campaigns
+from analytics.stats import Comparison
+
+app_name = "analytics_reports"
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+INDEX_DAYS = 30  # the campaign list shows the last month
+INDEX_LIMIT = 200
+
+
+class DateRangeForm(forms.Form):
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="First UTC day (empty: from the start).")
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="Last UTC day, included (empty: to today).")
+
+    def clean(self):
+        data = super().clean()
+        for name in ("since", "until"):
+            value = data.get(name)
+            if value and not FIRST_DAY <= value <= LAST_DAY:
+                self.add_error(name, f"Give a day between {FIRST_DAY} and {LAST_DAY}.")
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The last day must not be before the first.")
+        return data
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def counts_row(label: str, counts: Counts, conversion_rate: float | None = None) -> dict:
+    rate = counts.conversion_rate if conversion_rate is None else conversion_rate
+    return {
+        "label": label, "targeted": counts.targeted, "sent": counts.sent,
+        "delivered": counts.delivered, "failed": counts.failed, "skipped": counts.skipped,
+        "pending": counts.pending, "opened": counts.opened, "open_rate": pct(counts.open_rate),
+        "conversions": counts.conversions, "conversion_rate": pct(rate),
+        "revenue": counts.revenue,
+    }
+
+
+def comparison_row(label: str, comparison: Comparison | None) -> dict | None:
+    if comparison is None:
+        return None
+    return {
+        "label": label, "rate_a": pct(comparison.rate_a, 2), "rate_b": pct(comparison.rate_b, 2),
+        "absolute": pct(comparison.absolute_lift, 2), "relative": pct(comparison.relative_lift),
+        "ci": f"{pct(comparison.ci_low, 2)} to {pct(comparison.ci_high, 2)}",
+        "p_value": "–" if comparison.p_value is None else f"{comparison.p_value:.4f}",
+        "significant": comparison.significant,
+    }
+
+
+def _require_view(request) -> None:
+    if not request.user.has_perm("campaigns.view_campaign"):
+        raise PermissionDenied("You may not view campaigns.")
+
+
+@staff_member_required
+def campaign_report_view(request, campaign_id: int):
+    from campaigns.models import Campaign
+
+    _require_view(request)
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    form = DateRangeForm(request.GET or None)
+    context = {**admin.site.each_context(request), "title": f"Report: {campaign.name}",
+               "campaign": campaign, "form": form}
+    if form.is_bound and not form.is_valid():
+        return render(request, "analytics/campaign_report.html", context, status=400)
+    since, until = (form.cleaned_data.get("since"), form.cleaned_data.get("until")) \
+        if form.is_bound else (None, None)
+    report = campaign_report(campaign=campaign, since=since, until=until)
+    lift = campaign_lift(campaign=campaign)
+    context.update(_report_context(report, lift))
+    return render(request, "analytics/campaign_report.html", context)
+
+
+def _report_context(report, lift) -> dict:
+    reasons = [("failed", reason, n) for reason, n in report.totals.failed_by_reason.items()]
+    reasons += [("skipped", reason, n) for reason, n in report.totals.skipped_by_reason.items()]
+    return {
+        "report": report,
+        "totals_rows": [counts_row("All", report.totals, report.conversion_rate)],
+        "steps": [counts_row(s.label, s.counts) for s in report.steps],
+        "variants": [counts_row(f"{v.label} ({_step_label(report, v.step_id)})", v.counts)
+                     for v in report.variants],
+        "platforms": [counts_row(p.label, p.counts) for p in report.platforms],
+        "reasons": sorted(reasons, key=lambda r: (r[0], -r[2], r[1])),
+        "ab_tests": [{"test": t, "comparison": comparison_row(
+            f"{t.leader} vs {t.runner_up}", t.comparison)} for t in report.ab_tests],
+        "lift_groups": [
+            {"group": g.group, "enrolled": g.enrolled, "conversions": g.conversions,
+             "rate": pct(g.rate, 2), "revenue": g.revenue} for g in lift.groups.values()],
+        "lift_rows": [row for row in (
+            comparison_row("Treatment vs campaign holdout", lift.vs_holdout),
+            comparison_row("Treatment vs global control", lift.vs_control)) if row],
+    }
+
+
+def _step_label(report, step_id) -> str:
+    return next((s.label for s in report.steps if s.step_id == step_id), "")
+
+
+@staff_member_required
+def reports_index_view(request):
+    from campaigns.models import Campaign
+
+    _require_view(request)
+    until = timezone.now().date()
+    since = until - timedelta(days=INDEX_DAYS - 1)
+    ranked = top_campaigns(since=since, until=until, limit=INDEX_LIMIT)
+    context = {
+        **admin.site.each_context(request), "title": "Campaign reports",
+        "since": since, "until": until,
+        "rows": [{"campaign_id": r.campaign_id, **counts_row(r.name, r.counts, r.conversion_rate)}
+                 for r in ranked],
+        "campaigns": Campaign.objects.order_by("-created_at", "-pk")[:INDEX_LIMIT],
+    }
+    return render(request, "analytics/reports_index.html", context)
+
+
+urlpatterns = [
+    path("", reports_index_view, name="index"),
+    path("campaigns/<int:campaign_id>/", campaign_report_view, name="campaign"),
+]
