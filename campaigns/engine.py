@@ -103,7 +103,10 @@ def walk_and_write(cursors: list[Cursor], now: datetime) -> Walk:
 
 
 def journeys_tick(*, now: datetime | None = None) -> int:
-    """Advance batches until nothing is due (at most TICK_MAX_BATCHES). Returns how many."""
+    """Advance batches until nothing is due (at most TICK_MAX_BATCHES), then mark the
+    campaigns whose enrollments have all ended as completed. Returns how many advanced."""
+    from campaigns.services import campaigns_complete_finished  # services import the engine
+
     now = now or timezone.now()
     advanced = 0
     for _batch in range(TICK_MAX_BATCHES):
@@ -111,6 +114,7 @@ def journeys_tick(*, now: datetime | None = None) -> int:
         advanced += count
         if count < TICK_BATCH:
             break
+    campaigns_complete_finished(now=now)
     return advanced
 
 
