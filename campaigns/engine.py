@@ -302,8 +302,9 @@ def enrollments_move(*, from_step: Step, to_step: Step | None = None,
     if to_step is None:
         successor = Steps.load([from_step.campaign_id]).successor(from_step)
         to_step = Step.objects.filter(pk=successor).exclude(pk=from_step.pk).first()
-    at_step = Enrollment.objects.select_for_update().filter(
-        step=from_step, state=Enrollment.State.ACTIVE)
+    # Plain UPDATEs: each re-checks its WHERE on rows a concurrent tick just moved, so an
+    # enrollment the tick took past this step is left where the tick put it.
+    at_step = Enrollment.objects.filter(step=from_step, state=Enrollment.State.ACTIVE)
     if to_step is None:
         return at_step.update(state=Enrollment.State.EXITED, exited_at=now, next_run_at=None,
                               exit_reason=Enrollment.ExitReason.COMPLETED, waiting_for="")

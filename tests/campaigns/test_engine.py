@@ -244,3 +244,28 @@ def test_paused_campaign_enrollments_do_not_advance():
     with freeze_time(T0 + timedelta(hours=2)):
         assert enrollments_advance() == 1
     assert sends_of(journey).count() == 1
+
+
+def test_moving_enrollments_off_a_step_starts_the_wait_they_arrive_at():
+    from campaigns.engine import enrollments_exit_all, enrollments_move
+
+    lisbon, tokyo = person("lis", time_zone="Europe/Lisbon"), person("tyo", time_zone="Asia/Tokyo")
+    journey = segment_journey(steps=[
+        wait(days=5),
+        {"kind": Step.Kind.WAIT_UNTIL, "local_time": time(10, 0)},
+        send(template()),
+    ])
+    first, local_wait, last = journey.steps.order_by("position")
+    with freeze_time(T0):
+        enrollments_enter_audience(campaign=journey)
+        assert enrollments_move(from_step=first) == 2  # to its successor: arrives, waits
+    due = {e.customer_id: (e.step_id, e.next_run_at) for e in Enrollment.objects.all()}
+    assert due[lisbon.pk] == (local_wait.pk, datetime(2026, 3, 11, 10, 0, tzinfo=UTC))
+    assert due[tokyo.pk] == (local_wait.pk, datetime(2026, 3, 11, 1, 0, tzinfo=UTC))
+    with freeze_time(T0):
+        assert enrollments_move(from_step=local_wait, to_step=last) == 2
+        assert enrollments_move(from_step=last) == 2  # nothing follows: completed
+    assert set(Enrollment.objects.values_list("exit_reason", flat=True)) == {"completed"}
+    Enrollment.objects.update(state="active", exit_reason="", exited_at=None)
+    assert enrollments_exit_all(campaign=journey, reason="campaign_ended") == 2
+    assert not Enrollment.objects.filter(state="active").exists()
