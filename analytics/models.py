@@ -138,3 +138,19 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"Rollups refreshed at {self.refreshed_at or 'never'}"
+
+
+class AnalyticsAccess(models.Model):
+    """No table: the holder of analytics' own permissions, which analytics.roles gives to
+    the Analyst (and partly the Marketer) group."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("export_data", "Can export raw data and reports"),
+            ("view_dashboard", "Can see the analytics dashboard"),
+        ]
+
+    def __str__(self) -> str:
+        return "Analytics access"
