@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from audiences.models import Segment
 from campaigns import admin_builder as builder
 from campaigns import (
     admin_records,  # noqa: F401  (enrollments, conversions, step sends)
@@ -81,7 +82,7 @@ def _fieldsets():
                                  "conversion, attributed to the last message they got."}),
         ("Delivery controls", {"fields": (
             ("holdout_percent", "transactional"), ("throttle_per_minute", "respect_quiet_hours"),
-            "message_expires_at")}),
+            "message_expires_at"), "classes": ("collapse",)}),
         ("History", {"fields": ("created_by", "created_at", "launched_at", "finished_at"),
                      "classes": ("collapse",)}),
     )
@@ -232,9 +233,10 @@ class CampaignAdmin(admin.ModelAdmin):
                          trigger=request.GET.get("trigger", ""))
         for name in ("segment", "trigger_segment"):
             raw = request.GET.get(name, "")
-            if raw and not raw.isdigit():
-                return JsonResponse({"error": f"{name} must be a segment id."}, status=400)
-            setattr(draft, f"{name}_id", int(raw) if raw else None)
+            found = Segment.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+            if raw and found is None:
+                return JsonResponse({"error": f"No segment with id {raw!r}."}, status=400)
+            setattr(draft, name, found)
         try:
             size = campaign_audience_size(draft)
         except ValidationError as error:

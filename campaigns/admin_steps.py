@@ -16,7 +16,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from campaigns.models import Step, Variant
+from campaigns.models import Campaign, Step, Variant
 from campaigns.validation import (
     StepDraft,
     draft_from_fields,
@@ -195,6 +195,15 @@ class StepInline(admin.StackedInline):
         ("attribute_key", "attribute_value"), "stage",
     )}),)
 
+    def has_add_permission(self, request, obj=None):
+        return _editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return _editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return _editable(obj) and super().has_delete_permission(request, obj)
+
     @admin.display(description="A/B variants")
     def variants_link(self, step: Step) -> str:
         if not step.pk:
@@ -203,6 +212,11 @@ class StepInline(admin.StackedInline):
         url = reverse("admin:campaigns_step_change", args=[step.pk])
         text = f"{count} variant{'s' if count != 1 else ''}" if count else "none"
         return format_html('{} · <a href="{}">edit variants</a>', text, url)
+
+
+def _editable(campaign: Campaign | None) -> bool:
+    """An archived campaign's steps are history: shown, not changed."""
+    return campaign is None or campaign.status != Campaign.Status.ARCHIVED
 
 
 class VariantFormSet(forms.BaseInlineFormSet):
@@ -269,6 +283,10 @@ class StepAdmin(admin.ModelAdmin):
             return response
         return HttpResponseRedirect(reverse("admin:campaigns_campaign_change",
                                             args=[obj.campaign_id]))
+
+    def has_change_permission(self, request, obj=None):
+        campaign = obj.campaign if obj is not None else None
+        return _editable(campaign) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False  # removing a step goes through the campaign, which moves its customers on

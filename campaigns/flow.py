@@ -22,10 +22,10 @@ LABEL_MAX = 38  # characters of a step's label or detail before an ellipsis
 
 KIND_STYLE = {  # icon (DejaVu Sans has every glyph) and colour per step kind
     Step.Kind.SEND: ("✉", "#2563eb"),
-    Step.Kind.WAIT: ("⌛", "#d97706"),
+    Step.Kind.WAIT: ("◔", "#d97706"),
     Step.Kind.WAIT_UNTIL: ("◷", "#d97706"),
     Step.Kind.WAIT_EVENT: ("⚑", "#d97706"),
-    Step.Kind.SPLIT_SEGMENT: ("⑂", "#7c3aed"),
+    Step.Kind.SPLIT_SEGMENT: ("⋔", "#7c3aed"),
     Step.Kind.SPLIT_RANDOM: ("⚄", "#7c3aed"),
     Step.Kind.SET_ATTRIBUTE: ("✎", "#0d9488"),
     Step.Kind.SET_STAGE: ("➚", "#0d9488"),
@@ -244,7 +244,8 @@ def _exit_marker(layout: _Layout, y: float, label: str) -> str:
 
 def _jump_paths(layout: _Layout, jumps) -> list[str]:
     parts, lane = [], {"right": 0, "left": 0}
-    for from_row, to_row, label, side in jumps:
+    # Short jumps get the inner lanes, so a long arrow goes around them instead of across.
+    for from_row, to_row, label, side in sorted(jumps, key=lambda j: abs(j[1] - j[0])):
         lane[side] += 1
         y1 = layout.box_y(from_row) + BOX_H / 2 + (6 if side == "right" else -6)
         y2 = (layout.box_y(to_row) + BOX_H / 2 - (6 if side == "right" else -6)
@@ -263,11 +264,11 @@ def _jump_paths(layout: _Layout, jumps) -> list[str]:
             f'H{end_x + (2 if side == "right" else -2)}" fill="none" stroke="{colour}" '
             f'stroke-width="1.5" marker-end="url(#jh-arrow)"/>'
         )
-        if label:
-            anchor = "start" if side == "right" else "end"
-            offset = 4 if side == "right" else -4
-            parts.append(f'<text x="{edge + offset}" y="{y1 - 5}" font-size="11" '
-                         f'text-anchor="{anchor}" fill="{colour}">{escape(label)}</text>')
+        if label:  # right: under the arrow's start; left: outside its lane, clear of lines
+            x, y, anchor = ((edge + 4, y1 + 13, "start") if side == "right"
+                            else (x_lane - 4, y1 + 4, "end"))
+            parts.append(f'<text x="{x}" y="{y}" font-size="11" text-anchor="{anchor}" '
+                         f'fill="{colour}">{escape(label)}</text>')
     return parts
 
 

@@ -15,6 +15,15 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
+def admin_client(client, django_user_model):
+    """A logged-in superuser without a password: hashing one costs a second per test."""
+    user = django_user_model.objects.create(username="marketer", is_staff=True,
+                                            is_superuser=True)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def segment():
     return Segment.objects.create(name="Everyone", rules={"all": []})
 
@@ -138,7 +147,10 @@ def test_the_audience_size_counts_the_chosen_segment(admin_client, segment, ana,
 
     assert counted == {"size": 2, "text": "2 customers"}
     assert by_event["size"] is None and "triggers" in by_event["text"]
+    unknown = admin_client.get(url, {"kind": "broadcast", "segment": "999999"})
+
     assert bad.status_code == 400
+    assert unknown.status_code == 400 and "No segment" in unknown.json()["error"]
 
 
 # --- Building and validating steps ------------------------------------------------------------
@@ -460,3 +472,14 @@ def test_a_steps_page_edits_its_variants_and_checks_weights(admin_client, templa
     assert "weights add up to 0" in refused.content.decode()
     assert saved.status_code == 302 and saved.url == change_url(campaign)
     assert sorted(step.variants.values_list("name", "weight")) == [("A", 0), ("B", 30)]
+
+
+def test_an_archived_campaigns_steps_are_shown_but_not_editable(admin_client, template):
+    campaign = make_journey(template)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ARCHIVED)
+
+    page = admin_client.get(change_url(campaign)).content.decode()
+
+    assert 'name="steps-0-kind"' not in page
+    assert "Say hello" in page
+    assert "jh-action-launch" not in page and "jh-action-duplicate" in page
