@@ -101,7 +101,9 @@ def _report_context(report, lift) -> dict:
         "steps": [counts_row(s.label, s.counts) for s in report.steps],
         "variants": [counts_row(f"{v.label} ({_step_label(report, v.step_id)})", v.counts)
                      for v in report.variants],
-        "platforms": [counts_row(p.label, p.counts) for p in report.platforms],
+        # Customers are counted per send, not per device: no "targeted" per platform.
+        "platforms": [{**counts_row(p.label, p.counts), "targeted": "–"}
+                      for p in report.platforms],
         "reasons": sorted(reasons, key=lambda r: (r[0], -r[2], r[1])),
         "ab_tests": [{"test": t, "comparison": comparison_row(
             f"{t.leader} vs {t.runner_up}", t.comparison)} for t in report.ab_tests],

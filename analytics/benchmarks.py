@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from django.db import connection, transaction
 from django.db.models import Sum
 
+from analytics import bench_export  # noqa: F401
 from analytics.models import DeliveryDay
 from analytics.reports import campaign_report
 from analytics.rollups import rollups_rebuild
@@ -179,13 +180,22 @@ SELECT %(campaign)s, c.id, NULL, 'exited', CASE WHEN c.n %% 10 = 0 THEN 'holdout
 FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS c(id, n)
 """
 
-# 3% of the treatment and 2% of the holdout convert.
+# 3% of the treatment and 2% of the holdout convert (picked by a hash of the enrollment, not by
+# id, which would follow the holdout's every-tenth pattern). A treatment conversion is credited
+# to the customer's last delivery from the campaign, as the engine does.
 _CONVERSIONS_SQL = """
 INSERT INTO campaigns_conversion (campaign_id, enrollment_id, customer_id, "group", event_id,
     delivery_id, variant_id, revenue, occurred_at)
-SELECT e.campaign_id, e.id, e.customer_id, e."group", NULL, NULL, NULL, 25.00,
+SELECT e.campaign_id, e.id, e.customer_id, e."group", NULL, last.id, last.variant_id, 25.00,
        timestamptz '2020-02-10 00:00:00+00' + interval '1 minute' * (e.id %% 20000)
 FROM campaigns_enrollment e
+LEFT JOIN LATERAL (
+    SELECT d.id, ss.variant_id FROM notifications_delivery d
+    JOIN campaigns_stepsend ss ON ss.send_id = d.send_id
+    WHERE d.customer_id = e.customer_id AND ss.campaign_id = e.campaign_id
+      AND d.status = 'sent' AND e."group" = 'treatment'
+    ORDER BY d.sent_at DESC LIMIT 1
+) last ON true
 WHERE e.campaign_id = %(campaign)s
-  AND e.id %% 100 < CASE WHEN e."group" = 'treatment' THEN 3 ELSE 2 END
+  AND abs(hashtext(e.id::text)) %% 100 < CASE WHEN e."group" = 'treatment' THEN 3 ELSE 2 END
 """
