@@ -29,6 +29,8 @@ DURATION_UNITS = {"d": "days", "day": "days", "days": "days", "h": "hours", "hou
                   "hours": "hours", "m": "minutes", "min": "minutes", "minute": "minutes",
                   "minutes": "minutes", "w": "weeks", "week": "weeks", "weeks": "weeks"}
 DURATION_PART = re.compile(r"(\d+)\s*([a-z]+)")
+DRAFT_FIELDS = ("kind", "name", "duration", "local_time", "weekdays", "event_name", "percent",
+                "attribute_key", "stage")
 STEP_FIELDS = ("position", "kind", "name", "next_step", "else_step", "template", "duration",
                "local_time", "weekdays", "event_name", "event_filter", "segment", "percent",
                "attribute_key", "attribute_value", "stage")
@@ -220,12 +222,27 @@ def _editable(campaign: Campaign | None) -> bool:
 
 
 class VariantFormSet(forms.BaseInlineFormSet):
+    """On a step's page, the step (as edited in the form above) and its variants (as edited
+    here) are checked with the campaign's other steps: a send may have variants instead of a
+    template, so neither can be judged alone."""
+
     def clean(self):
         super().clean()
+        if any(form.errors for form in self.forms) or not self.instance.pk:
+            return
         weights = [form.cleaned_data.get("weight") or 0 for form in self.forms
-                   if form.cleaned_data and not form.cleaned_data.get("DELETE")]
-        if weights and sum(weights) == 0:
-            raise ValidationError("The variants' weights add up to 0: give one a weight.")
+                   if form.cleaned_data and not self._should_delete_form(form)]
+        step = self.instance
+        fields = {name: getattr(step, name) for name in DRAFT_FIELDS}
+        mine = draft_from_fields(
+            key=step.pk, position=step.position, next_key=step.next_step_id,
+            else_key=step.else_step_id, variant_weights=weights or None,
+            fields={**fields, "template": step.template_id, "segment": step.segment_id},
+        )
+        others = Step.objects.filter(campaign_id=step.campaign_id).exclude(pk=step.pk)
+        problems = steps_problems([*drafts_from_steps(others), mine]).get(step.pk)
+        if problems:
+            raise ValidationError(problems)
 
 
 class VariantInline(admin.TabularInline):
@@ -235,26 +252,11 @@ class VariantInline(admin.TabularInline):
     autocomplete_fields = ("template",)
 
 
-class StepAdminForm(StepForm):
-    """A step on its own page is checked together with its campaign's other steps."""
-
-    def clean(self):
-        cleaned = super().clean()
-        step = self.instance
-        if self.errors or not step.pk:
-            return cleaned
-        others = Step.objects.filter(campaign_id=step.campaign_id).exclude(pk=step.pk)
-        mine = form_draft(step.pk, self, variant_weights([step.pk]))
-        for message in steps_problems([*drafts_from_steps(others), mine]).get(step.pk, []):
-            self.add_error(None, message)
-        return cleaned
-
-
 @admin.register(Step)
 class StepAdmin(admin.ModelAdmin):
     """A step's page: its fields and its A/B variants. Reached from the campaign's page."""
 
-    form = StepAdminForm
+    form = StepForm
     inlines = (VariantInline,)
     list_display = ("__str__", "campaign", "kind")
     list_select_related = ("campaign",)

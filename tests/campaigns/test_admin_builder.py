@@ -470,6 +470,7 @@ def test_a_steps_page_edits_its_variants_and_checks_weights(admin_client, templa
     saved = admin_client.post(url, data)
 
     assert "weights add up to 0" in refused.content.decode()
+    assert "Step 2 &#x27;Say hello&#x27;" in refused.content.decode()
     assert saved.status_code == 302 and saved.url == change_url(campaign)
     assert sorted(step.variants.values_list("name", "weight")) == [("A", 0), ("B", 30)]
 
@@ -483,3 +484,24 @@ def test_an_archived_campaigns_steps_are_shown_but_not_editable(admin_client, te
     assert 'name="steps-0-kind"' not in page
     assert "Say hello" in page
     assert "jh-action-launch" not in page and "jh-action-duplicate" in page
+
+
+def test_a_send_step_may_drop_its_template_for_variants(admin_client, template):
+    campaign = make_journey(template)
+    step = campaign.steps.get(kind="send")
+    url = reverse("admin:campaigns_step_change", args=[step.pk])
+    data = {"position": "2", "kind": "send", "name": "Say hello", "template": "",
+            "next_step": "", "else_step": "", "duration": "", "local_time": "",
+            "event_name": "", "event_filter": "{}", "segment": "", "percent": "",
+            "attribute_key": "", "attribute_value": "null", "stage": "",
+            "variants-TOTAL_FORMS": "0", "variants-INITIAL_FORMS": "0"}
+
+    refused = admin_client.post(url, data)
+    data.update({"variants-TOTAL_FORMS": "1", "variants-0-name": "A",
+                 "variants-0-template": str(template.pk), "variants-0-weight": "100"})
+    saved = admin_client.post(url, data)
+
+    assert "a send needs a template (or A/B variants)" in refused.content.decode()
+    assert saved.status_code == 302
+    step.refresh_from_db()
+    assert step.template is None and step.variants.count() == 1
