@@ -12,11 +12,13 @@ send sends, a wait starts) and LEAVE (its wait is over, or its event wait timed 
 leaves the waiting steps it claims and arrives at the others: an enrollment parked at a
 waiting step always has its wait computed already (arrival writes next_run_at)."""
 
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q
 
@@ -27,6 +29,7 @@ MAX_HOPS = 25  # steps one enrollment may take in one walk; validation forbids l
 #                wait, this only stops a broken graph from spinning a worker forever
 HOP_LIMIT_DELAY = timedelta(seconds=1)  # a cursor out of hops goes on at the next tick
 ARRIVE, LEAVE, HAPPENED = "arrive", "leave", "happened"  # HAPPENED: its awaited event came
+logger = logging.getLogger(__name__)
 PERSONALISED = re.compile(r"\bevent\.")  # a template reading the trigger event's properties
 
 
@@ -105,7 +108,11 @@ class Walk:
             for (step_id, mode), cursors in groups.items():
                 self._hop(self.steps.by_id.get(step_id), mode, cursors)
         for cursor in self.pending:  # out of hops: carry on at the next tick from here
-            self.outcomes[cursor.id] = Outcome(cursor.step_id, self.now + HOP_LIMIT_DELAY)
+            step = self.steps.by_id.get(cursor.step_id)
+            if cursor.mode == ARRIVE and step is not None and step.kind in Step.WAITING:
+                self._hop(step, ARRIVE, [cursor])  # start the wait (no side effects)
+            else:
+                self.outcomes[cursor.id] = Outcome(cursor.step_id, self.now + HOP_LIMIT_DELAY)
         return self.outcomes
 
     # --- moves ---------------------------------------------------------------------------
@@ -191,8 +198,13 @@ class Walk:
         from audiences.selectors import segment_customers
 
         ids = [c.customer_id for c in cursors]
-        members = set(segment_customers(step.segment).filter(pk__in=ids)
-                      .values_list("pk", flat=True)) if step.segment_id else set()
+        try:
+            members = set(segment_customers(step.segment).filter(pk__in=ids)
+                          .values_list("pk", flat=True)) if step.segment_id else set()
+        except ValidationError as error:  # rules edited into something invalid: "no", not a
+            logger.warning("Step %s: segment %s is invalid (%s); taking the no branch.",
+                           step.pk, step.segment_id, error)  # tick stuck on this batch
+            members = set()
         self._go([c for c in cursors if c.customer_id in members], self.steps.successor(step),
                  step)
         self._go([c for c in cursors if c.customer_id not in members], step.else_step_id, step)
@@ -270,7 +282,7 @@ def _send(campaign: Campaign, step: Step, variant, template, event_id, customer_
 
     send = send_create(
         template=template, customer_ids=customer_ids,
-        trigger_event=_event(event_id), throttle_per_minute=campaign.throttle_per_minute,
+        trigger_event=_event(event_id), throttle_per_minute=campaign.throttle_per_minute or None,
         respect_quiet_hours=campaign.respect_quiet_hours, cap_exempt=campaign.transactional,
         expires_at=campaign.message_expires_at, source=f"campaign:{campaign.pk}/step:{step.pk}",
     )

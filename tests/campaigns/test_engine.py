@@ -269,3 +269,36 @@ def test_moving_enrollments_off_a_step_starts_the_wait_they_arrive_at():
     Enrollment.objects.update(state="active", exit_reason="", exited_at=None)
     assert enrollments_exit_all(campaign=journey, reason="campaign_ended") == 2
     assert not Enrollment.objects.filter(state="active").exists()
+
+
+def test_a_wait_reached_on_the_last_hop_still_starts_its_wait():
+    from campaigns.engine_walk import MAX_HOPS
+
+    ana = person("ana")
+    setters = [{"kind": Step.Kind.SET_ATTRIBUTE, "attribute_key": f"k{i}", "attribute_value": i}
+               for i in range(MAX_HOPS)]
+    journey = segment_journey(steps=[*setters, wait(days=1), send(template())])
+    with freeze_time(T0):
+        enrollments_enter_audience(campaign=journey)
+        journeys_tick()
+    enrollment = enrollment_of(journey, ana)
+    assert enrollment.step.kind == Step.Kind.WAIT
+    assert enrollment.next_run_at == T0 + timedelta(days=1)
+    with freeze_time(T0 + timedelta(hours=1)):
+        assert journeys_tick() == 0
+    assert not sends_of(journey).exists()
+
+
+def test_a_split_on_a_broken_segment_takes_the_no_branch_instead_of_failing_the_tick():
+    ana = person("ana")
+    broken = Segment.objects.create(name="Broken", rules={"no_such_rule": 1})
+    journey = segment_journey(steps=[
+        {"kind": Step.Kind.SPLIT_SEGMENT, "segment": broken, "next": 1, "else": 2},
+        {"kind": Step.Kind.EXIT},
+        {"kind": Step.Kind.SET_ATTRIBUTE, "attribute_key": "branch", "attribute_value": "no"},
+    ])
+    with freeze_time(T0):
+        enrollments_enter_audience(campaign=journey)
+        assert journeys_tick() == 1
+    ana.refresh_from_db()
+    assert ana.attributes["branch"] == "no"
