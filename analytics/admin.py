@@ -5,11 +5,13 @@ The Delivery and Event admins belong to lower apps, which must not know about an
 pages are added to the admin site from here and the lists get their link from a template that
 only staff allowed to export see."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -31,11 +33,9 @@ EXPORT_LIST_TEMPLATE = "admin/analytics/export_change_list.html"
 DEFAULT_EXPORT_DAYS = 30  # the form starts with the last month
 
 
-class ExportForm(forms.Form):
-    dataset = forms.ChoiceField(label="Data", choices=[
-        ("deliveries", "Deliveries (one row per send, customer and device)"),
-        ("events", "Events"),
-    ])
+class RangeForm(forms.Form):
+    """Format, days and campaign: what every export asks."""
+
     format = forms.ChoiceField(choices=[
         ("csv", "CSV"),
         ("json", "JSON (one array, an object per line)"),
@@ -43,10 +43,7 @@ class ExportForm(forms.Form):
     ])
     since = forms.DateField(widget=AdminDateWidget, help_text="First day (UTC), included.")
     until = forms.DateField(widget=AdminDateWidget, help_text="Last day (UTC), included.")
-    campaign = forms.ModelChoiceField(
-        queryset=Campaign.objects.order_by("name"), required=False,
-        help_text="Deliveries of this campaign's sends; events of its enrolled customers.",
-    )
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.order_by("name"), required=False)
 
     def clean(self):
         cleaned = super().clean()
@@ -62,6 +59,40 @@ class ExportForm(forms.Form):
                             campaign_id=campaign.pk if campaign else None)
 
 
+class ExportForm(RangeForm):
+    dataset = forms.ChoiceField(label="Data", choices=[
+        ("deliveries", "Deliveries (one row per send, customer and device)"),
+        ("events", "Events"),
+    ])
+    field_order = ["dataset"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].help_text = (
+            "Deliveries of this campaign's sends; events of its enrolled customers.")
+
+
+class ReportExportForm(RangeForm):
+    report = forms.ChoiceField(choices=[
+        ("campaign_report", "Campaign report: totals, days, steps, A/B variants, platforms "
+                            "(every campaign, a row each, when none is chosen)"),
+        ("journey_map", "Journey map: stages, entries and exits per day, transitions, "
+                        "campaigns before forward moves (every customer: no campaign)"),
+    ])
+    field_order = ["report"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["format"].choices = [("csv", "CSV"), ("xlsx", "Excel (XLSX)"),
+                                         ("json", "JSON")]
+
+
+def _initial(request, **extra) -> dict:
+    today = timezone.now().date()
+    return {"format": "csv", "since": today - timedelta(days=DEFAULT_EXPORT_DAYS - 1),
+            "until": today, **extra}
+
+
 def _require_export_permission(request) -> None:
     if not request.user.has_perm(EXPORT_PERMISSION):
         raise PermissionDenied
@@ -70,9 +101,7 @@ def _require_export_permission(request) -> None:
 def export_view(request):
     """GET with ``export`` set streams the file; otherwise (or on a bad form) the form."""
     _require_export_permission(request)
-    today = timezone.now().date()
-    initial = {"dataset": request.GET.get("dataset", "deliveries"), "format": "csv",
-               "since": today - timezone.timedelta(days=DEFAULT_EXPORT_DAYS), "until": today}
+    initial = _initial(request, dataset=request.GET.get("dataset", "deliveries"))
     form = ExportForm(request.GET if "export" in request.GET else None, initial=initial)
     if form.is_bound and form.is_valid():
         filters, file_format = form.export_filter(), form.cleaned_data["format"]
@@ -105,10 +134,28 @@ def dashboard_view(request):
 
 
 def report_export_view(request):
-    from analytics.resources import report_export_view as view
+    """Reports through django-import-export: small, so built whole and sent as one file."""
+    from analytics.resources import report_content_type, report_export
 
     _require_export_permission(request)
-    return view(request, context=admin.site.each_context(request))
+    initial = _initial(request, report=request.GET.get("report", "campaign_report"),
+                       campaign=request.GET.get("campaign"))
+    form = ReportExportForm(request.GET if "export" in request.GET else None, initial=initial)
+    if form.is_bound and form.is_valid():
+        name, file_format = form.cleaned_data["report"], form.cleaned_data["format"]
+        filters = form.export_filter()
+        try:
+            data = report_export(name=name, file_format=file_format, filters=filters)
+        except ExportError as error:
+            form.add_error(None, str(error))
+        else:
+            response = HttpResponse(data, content_type=report_content_type(file_format))
+            filename = export_filename(dataset_name=name, file_format=file_format,
+                                       filters=filters)
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            return response
+    context = {**admin.site.each_context(request), "title": "Export a report", "form": form}
+    return TemplateResponse(request, "admin/analytics/report_export.html", context)
 
 
 def _with_analytics_urls(get_urls):
@@ -116,7 +163,7 @@ def _with_analytics_urls(get_urls):
         return [
             path("analytics/export/", admin.site.admin_view(export_view),
                  name="analytics_export"),
-            path("analytics/reports/export/", admin.site.admin_view(report_export_view),
+            path("analytics/report-export/", admin.site.admin_view(report_export_view),
                  name="analytics_report_export"),
             path("analytics/dashboard/", admin.site.admin_view(dashboard_view),
                  name="analytics_dashboard"),
