@@ -216,3 +216,29 @@ def test_recurring_runs_skip_customers_still_enrolled():
     Enrollment.objects.filter(customer=ana).update(state="exited")
     assert enrollments_enter_audience(campaign=weekly) == 1
     assert Customer.objects.count() == 1
+
+
+def test_segment_entries_enroll_new_members_of_live_segment_journeys(eager,
+                                                                      django_capture_on_commit_callbacks):
+    from audiences.models import Segment
+    from campaigns.engine_entry import segment_entries_process
+
+    vips = Segment.objects.create(
+        name="VIPs", rules={"profile": {"field": "first_name", "op": "eq", "value": "Vip"}})
+    journey = campaign("VIP welcome", trigger=Campaign.Trigger.SEGMENT, trigger_segment=vips,
+                       steps=[{"kind": Step.Kind.SET_ATTRIBUTE, "attribute_key": "welcomed",
+                               "attribute_value": True}, wait(days=30)])
+    later = campaign("Later", trigger=Campaign.Trigger.SEGMENT, trigger_segment=vips,
+                     starts_at=T0 + timedelta(days=1), steps=[wait(days=1)])
+    ana = person("ana", first_name="Vip", device=False)
+    person("bob", first_name="Bob", device=False)
+    with freeze_time(T0), django_capture_on_commit_callbacks(execute=True):
+        assert segment_entries_process() == 1
+    ana.refresh_from_db()
+    assert ana.attributes["welcomed"] is True  # the entrants were advanced straight away
+    assert not Enrollment.objects.filter(campaign=later).exists()  # not started yet
+    carla = person("carla", first_name="Vip", device=False)
+    with freeze_time(T0 + timedelta(minutes=5)):
+        assert segment_entries_process() == 1  # only the new member; ana is still enrolled
+    assert set(Enrollment.objects.filter(campaign=journey)
+               .values_list("customer_id", flat=True)) == {ana.pk, carla.pk}
