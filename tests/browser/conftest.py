@@ -58,4 +58,5 @@ def screenshot(browser):
         print(f"screenshot: {path}")
         return path
 
+    take.folder = folder
     return take

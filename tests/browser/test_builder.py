@@ -80,6 +80,7 @@ def test_build_preview_launch_and_pause_a_journey(browser, live_server, marketer
     assert [s.kind for s in campaign.steps.order_by("position")] == ["wait", "send", "exit"]
     flow = browser.find_element(By.CSS_SELECTOR, "svg.jh-flow")
     assert len(flow.find_elements(By.CSS_SELECTOR, ".jh-flow-step")) == 3
+    assert "Wait 1 day" in flow.text and "Template: Welcome" in flow.text
     WebDriverWait(browser, WAIT_SECONDS).until(lambda b: "Anyone" in b.find_element(
         By.CSS_SELECTOR, ".jh-audience-size").text)
 
@@ -91,6 +92,9 @@ def test_build_preview_launch_and_pause_a_journey(browser, live_server, marketer
     assert title.text == "Hi Ana"
     assert "Porto" in browser.find_element(By.CSS_SELECTOR, ".jh-message-body").text
     screenshot("builder-2-preview")
+    flow_path = screenshot.folder / "builder-flow.png"
+    browser.find_element(By.CSS_SELECTOR, "svg.jh-flow").screenshot(str(flow_path))
+    print(f"screenshot: {flow_path}")
 
     # Launch, then pause.
     browser.find_element(By.CSS_SELECTOR, ".jh-action-launch").click()
