@@ -7,7 +7,6 @@ goes through campaigns.services; the admin views in campaigns.admin only wire th
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils import timezone
 
 from audiences.models import Customer, Event
@@ -123,14 +122,17 @@ def progress_summary(campaign: Campaign) -> dict | None:
 
 
 def customer_find(text: str) -> Customer:
-    """A customer by external id, or by id written as "#123"."""
+    """A customer by external id, or by id: "#123", or "123" when no external id is "123"
+    (the customer lookup popup fills in the id)."""
     text = (text or "").strip()
     if not text:
         raise ValidationError("Give a customer's external id (or #id).")
-    query = Q(external_id=text)
     if text.startswith("#") and text[1:].isdigit():
-        query = Q(pk=int(text[1:]))
-    customer = Customer.objects.filter(query).first()
+        customer = Customer.objects.filter(pk=int(text[1:])).first()
+    else:
+        customer = Customer.objects.filter(external_id=text).first()
+        if customer is None and text.isdigit():
+            customer = Customer.objects.filter(pk=int(text)).first()
     if customer is None:
         raise ValidationError(f"No customer with external id {text!r}.")
     return customer

@@ -85,7 +85,7 @@ def test_build_preview_launch_and_pause_a_journey(browser, live_server, marketer
         By.CSS_SELECTOR, ".jh-audience-size").text)
 
     # Preview for a customer.
-    preview = browser.find_element(By.ID, "jh-preview-customer")
+    preview = browser.find_element(By.ID, "id_preview_customer")
     preview.send_keys("ana-1")
     browser.find_element(By.CSS_SELECTOR, ".jh-preview-form button").click()
     title = wait_for(browser, ".jh-message-title")

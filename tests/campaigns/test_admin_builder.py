@@ -505,3 +505,12 @@ def test_a_send_step_may_drop_its_template_for_variants(admin_client, template):
     assert saved.status_code == 302
     step.refresh_from_db()
     assert step.template is None and step.variants.count() == 1
+
+
+def test_the_preview_takes_the_id_the_customer_lookup_fills_in(admin_client, template, ana):
+    campaign = make_journey(template)
+
+    page = admin_client.get(change_url(campaign), {"preview_customer": str(ana.pk)})
+
+    assert "Hi Ana" in page.content.decode()
+    assert 'id="lookup_id_preview_customer"' in page.content.decode()
