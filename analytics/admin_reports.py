@@ -47,12 +47,12 @@ def pct(value: float | None, digits: int = 1) -> str:
 
 def counts_row(label: str, counts: Counts, conversion_rate: float | None = None) -> dict:
     rate = counts.conversion_rate if conversion_rate is None else conversion_rate
+    numbers = ("targeted", "sent", "delivered", "failed", "skipped", "pending", "opened",
+               "conversions")
     return {
-        "label": label, "targeted": counts.targeted, "sent": counts.sent,
-        "delivered": counts.delivered, "failed": counts.failed, "skipped": counts.skipped,
-        "pending": counts.pending, "opened": counts.opened, "open_rate": pct(counts.open_rate),
-        "conversions": counts.conversions, "conversion_rate": pct(rate),
-        "revenue": counts.revenue,
+        "label": label, **{name: f"{getattr(counts, name):,}" for name in numbers},
+        "open_rate": pct(counts.open_rate), "conversion_rate": pct(rate),
+        "revenue": f"{counts.revenue:,.2f}",
     }
 
 
@@ -63,9 +63,15 @@ def comparison_row(label: str, comparison: Comparison | None) -> dict | None:
         "label": label, "rate_a": pct(comparison.rate_a, 2), "rate_b": pct(comparison.rate_b, 2),
         "absolute": pct(comparison.absolute_lift, 2), "relative": pct(comparison.relative_lift),
         "ci": f"{pct(comparison.ci_low, 2)} to {pct(comparison.ci_high, 2)}",
-        "p_value": "–" if comparison.p_value is None else f"{comparison.p_value:.4f}",
+        "p_value": _p_value(comparison.p_value),
         "significant": comparison.significant,
     }
+
+
+def _p_value(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "< 0.0001" if p < 0.0001 else f"{p:.4f}"
 
 
 def _require_view(request) -> None:
@@ -108,8 +114,9 @@ def _report_context(report, lift) -> dict:
         "ab_tests": [{"test": t, "comparison": comparison_row(
             f"{t.leader} vs {t.runner_up}", t.comparison)} for t in report.ab_tests],
         "lift_groups": [
-            {"group": g.group, "enrolled": g.enrolled, "conversions": g.conversions,
-             "rate": pct(g.rate, 2), "revenue": g.revenue} for g in lift.groups.values()],
+            {"group": g.group, "enrolled": f"{g.enrolled:,}", "conversions": f"{g.conversions:,}",
+             "rate": pct(g.rate, 2), "revenue": f"{g.revenue:,.2f}"}
+            for g in lift.groups.values()],
         "lift_rows": [row for row in (
             comparison_row("Treatment vs campaign holdout", lift.vs_holdout),
             comparison_row("Treatment vs global control", lift.vs_control)) if row],

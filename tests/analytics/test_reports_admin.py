@@ -37,7 +37,7 @@ def test_campaign_report_page_shows_tables_and_lift(staff_client, world):
                  "webpush", "frequency_capped", "dead_token", "Treatment vs campaign holdout",
                  "No winner yet"):
         assert text in html, text
-    assert response.context["totals_rows"][0]["sent"] == 6
+    assert response.context["totals_rows"][0]["sent"] == "6"
     assert response.context["totals_rows"][0]["open_rate"] == "50.0%"
 
 
