@@ -139,3 +139,13 @@ def test_day_ranges_join_consecutive_days_in_chunks():
         (D1 + timedelta(days=5), D1 + timedelta(days=6)),
         (D1 + timedelta(days=20), D1 + timedelta(days=20)),
     ]
+
+
+def test_the_beat_task_refreshes_on_the_analytics_queue(settings):
+    from analytics.tasks import rollups_refresh as task
+
+    world = campaign_world()
+
+    assert task.apply().get() > 0
+    assert campaign_report(campaign=world.campaign).totals.sent == 6
+    assert settings.CELERY_TASK_ROUTES[task.name] == {"queue": "analytics"}
