@@ -114,9 +114,12 @@ class CampaignAdmin(admin.ModelAdmin):
                     "created_at", "launched_at", "finished_at"]
         if obj is not None and obj.status != Campaign.Status.DRAFT:
             readonly += sorted(services.EDITABLE_ONLY_IN_DRAFT)
-        if obj is not None and obj.status == Campaign.Status.ARCHIVED:
-            readonly += [f.name for f in Campaign._meta.fields if f.editable]
         return readonly
+
+    def has_change_permission(self, request, obj=None):
+        # An archived campaign is history: its page is read-only (it can still be duplicated).
+        archived = obj is not None and obj.status == Campaign.Status.ARCHIVED
+        return not archived and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         allowed = super().has_delete_permission(request, obj)

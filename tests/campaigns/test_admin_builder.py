@@ -484,6 +484,7 @@ def test_an_archived_campaigns_steps_are_shown_but_not_editable(admin_client, te
     assert 'name="steps-0-kind"' not in page
     assert "Say hello" in page
     assert "jh-action-launch" not in page and "jh-action-duplicate" in page
+    assert admin_client.post(change_url(campaign), campaign_form()).status_code == 403
 
 
 def test_a_send_step_may_drop_its_template_for_variants(admin_client, template):
