@@ -434,6 +434,7 @@ def test_a_running_broadcast_shows_sent_over_total(admin_client, segment, templa
     page = admin_client.get(change_url(campaign)).content.decode()
 
     assert re.search(r'class="jh-sent">1</strong> sent /\s*<strong class="jh-total">2<', page)
+    assert f'href="/analytics/reports/campaigns/{campaign.pk}/"' in page
 
 
 def test_the_global_control_group_is_one_settings_page(admin_client):
