@@ -1,24 +1,29 @@
 """Raw exports of deliveries and events, streamed with constant memory.
 
-Rows come, in id order, from a server-side cursor PAGE_SIZE rows at a time (one read-only
-transaction, so the file is a consistent snapshot) and are written as they come: a million
-rows cost the memory of one page. The admin streams the result through a
-StreamingHttpResponse; ``manage.py export_report`` writes it to stdout or a file. A download
+Rows come from a server-side cursor PAGE_SIZE rows at a time (one read-only transaction, so
+the file is a consistent snapshot; on PostgreSQL in no particular order, elsewhere by id) and
+are written as they come: a million rows cost the memory of a few pages. The admin streams the
+result through a StreamingHttpResponse; ``manage.py export_report`` writes it to stdout or a
+file. A download
 holds its transaction open until it ends, which delays vacuum on a busy database: export big
 ranges with the command on a replica if that matters.
 
 Formats:
-- ``csv``: a header row, then one row per record; times in ISO 8601 UTC
-  (``2026-11-28T21:56:48.123456Z``), JSON values as text.
+- ``csv``: a header row, then one row per record, lines ending in ``\n``; times in UTC as
+  PostgreSQL writes them (``2026-03-01 10:00:02.5+00``), JSON values as text.
 - ``json``: one JSON array of objects, written one object per line, so that it parses as a whole
   and can also be read line by line (strip the leading ``[`` / ``,`` and trailing ``]``).
 - ``xlsx``: openpyxl's write-only workbook, built in a temporary file and then streamed. Excel
   holds at most 1,048,576 rows per sheet; a bigger export is refused before it starts."""
 
+import contextlib
 import csv
 import io
+import itertools
 import json
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -30,9 +35,9 @@ from audiences.models import Event
 from campaigns.models import Enrollment, StepSend
 from notifications.models import Delivery
 
-PAGE_SIZE = 5000  # rows fetched from the cursor at a time: the only rows held in memory
+PAGE_SIZE = 5000  # rows fetched from the cursor at a time
+READ_AHEAD_PAGES = 1  # pages fetched before the writer wants them: memory is 2-3 pages
 FILE_CHUNK_BYTES = 64 * 1024  # an XLSX file is streamed in pieces of this size
-TEXT_CHUNK_ROWS = 500  # CSV/JSON rows joined into one piece of the response
 XLSX_MAX_ROWS = 1_048_576 - 1  # Excel's rows per sheet, less the header row
 FORMATS = ("csv", "json", "xlsx")
 CONTENT_TYPES = {
@@ -74,43 +79,99 @@ class Dataset:
     queryset: Callable[[ExportFilter], QuerySet]
 
     def rows(self, filters: ExportFilter) -> Iterator[tuple]:
-        """Every matching row, by id, through a server-side cursor (PAGE_SIZE rows per fetch)
-        in one read-only transaction: a consistent snapshot, in constant memory."""
-        queryset = self.queryset(filters).order_by("id").values_list(*self.selected())
+        return itertools.chain.from_iterable(self.pages(filters))
+
+    def pages(self, filters: ExportFilter) -> Iterator[list[tuple]]:
+        """Every matching row, PAGE_SIZE at a time, through a server-side cursor in one
+        read-only transaction: a consistent snapshot, in constant memory.
+
+        On PostgreSQL the rows come in no particular order: a cursor cannot use parallel
+        workers, and sorting a million joined rows took longer than reading them. Elsewhere
+        they come by id."""
+        postgres = connection.vendor == "postgresql"
+        queryset = self.queryset(filters).values_list(*self.selected())
+        queryset = queryset.order_by() if postgres else queryset.order_by("id")
+        sql, params = queryset.query.sql_with_params()
         with transaction.atomic():
-            if connection.vendor == "postgresql":
+            if postgres:
                 _plan_for_all_rows()
-            yield from queryset.iterator(chunk_size=PAGE_SIZE)
+            # Django's own iterator would turn JSON and times into Python objects per row;
+            # the database's text is what the files hold, so the raw cursor's rows are kept.
+            cursor = (connection.connection.cursor(name=f"export_{self.name}") if postgres
+                      else connection.cursor())
+            try:
+                cursor.execute(sql, params)
+                yield from _read_ahead(cursor) if postgres else _pages(cursor)
+            finally:
+                cursor.close()
 
     def selected(self) -> list:
-        """The fields, with times as ISO 8601 text made by the database (see UtcIsoText)."""
-        return [UtcIsoText(field) if column.endswith("_at") else field
+        """The fields, with times as text made by the database (see UtcText)."""
+        return [UtcText(field) if column.endswith("_at") else field
                 for column, field in zip(self.columns, self.fields, strict=True)]
 
 
 def _plan_for_all_rows() -> None:
-    """A cursor is planned for its first rows by default (nested loops down the id index);
-    an export reads them all, as fast as hash joins and one sort allow."""
+    """A cursor is planned for its first rows by default (nested loops down the id index),
+    and JIT compiles for row estimates that joins inflate: an export reads every row."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        cursor.execute("SET LOCAL jit = off")
 
 
-class UtcIsoText(Func):
-    """A timestamp as ISO 8601 text in UTC, ``2026-11-28T21:56:48.123456Z``, written by the
+def _pages(cursor) -> Iterator[list]:
+    while page := cursor.fetchmany(PAGE_SIZE):
+        yield page
+
+
+def _read_ahead(cursor) -> Iterator[list]:
+    """Pages fetched by a thread one step ahead of the caller, so that PostgreSQL prepares
+    the next page while Python writes this one (the two overlap on two cores). At most
+    READ_AHEAD_PAGES wait in memory."""
+    pages: queue.Queue = queue.Queue(maxsize=READ_AHEAD_PAGES)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                page = cursor.fetchmany(PAGE_SIZE)
+                pages.put(page)
+                if not page:
+                    return
+        except Exception as error:  # handed to the caller, raised there
+            pages.put(error)
+
+    worker = threading.Thread(target=fetch, name="export-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (page := pages.get()) != []:
+            if isinstance(page, Exception):
+                raise page
+            yield page
+    finally:
+        stop.set()
+        while worker.is_alive():  # a reader who stopped early: unblock the worker's put
+            with contextlib.suppress(queue.Empty):
+                pages.get_nowait()
+            worker.join(0.05)
+
+
+class UtcText(Func):
+    """A timestamp as the text PostgreSQL writes for a UTC time, ``2026-03-01 10:00:02.5+00``
+    (ISO 8601 with a space; the fraction of a second without trailing zeros), made by the
     database: turning a million timestamps into Python objects only to print them again was
-    most of an export's time."""
+    most of an export's time. SQLite gives the same text."""
 
     output_field = CharField()
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        template = ("to_char(%(expressions)s AT TIME ZONE 'UTC', "
-                    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        template = "((%(expressions)s AT TIME ZONE 'UTC')::text || '+00')"
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
     def as_sqlite(self, compiler, connection, **extra_context):
         # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC.
-        template = ("substr(%(expressions)s, 1, 10) || 'T' || substr(%(expressions)s, 12, 8)"
-                    " || '.' || substr(%(expressions)s || '.000000', 21, 6) || 'Z'")
+        template = ("(substr(%(expressions)s, 1, 19) || CASE WHEN length(%(expressions)s) > 19"
+                    " THEN rtrim(substr(%(expressions)s, 20), '0') ELSE '' END || '+00')")
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
@@ -193,40 +254,54 @@ def export_stream(*, dataset: Dataset, file_format: str, filters: ExportFilter,
                 f"{rows_wanted:,} rows do not fit in an Excel sheet ({XLSX_MAX_ROWS:,} at most): "
                 "choose CSV or JSON, or a shorter date range."
             )
-    rows = _counted(dataset.rows(filters), progress)
+    pages = _counted(dataset.pages(filters), progress)
     writer = {"csv": _csv_pieces, "json": _json_pieces, "xlsx": _xlsx_pieces}[file_format]
-    return writer(dataset, rows)
+    return writer(dataset, pages)
 
 
-def _counted(rows: Iterable[tuple], progress) -> Iterator[tuple]:
-    if progress is None:
-        yield from rows
-        return
+def _counted(pages: Iterable[list], progress) -> Iterator[list]:
     done = 0
-    for done, row in enumerate(rows, 1):
-        yield row
-        if done % PAGE_SIZE == 0:
+    for page in pages:
+        yield page
+        done += len(page)
+        if progress is not None:
             progress(done)
-    progress(done)
+    if progress is not None and done == 0:
+        progress(0)
 
 
-def _json_text(value) -> str:
+def _json_text(value) -> str | None:
+    """A JSON column as text: the database's own text when it gives text."""
+    if value is None or isinstance(value, str):
+        return value
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _csv_pieces(dataset: Dataset, rows: Iterable[tuple]) -> Iterator[bytes]:
+def _json_value(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _with(row: tuple, indexes: list[int], convert) -> tuple | list:
+    if not indexes:
+        return row
+    row = list(row)
+    for index in indexes:
+        row[index] = convert(row[index])
+    return row
+
+
+def _json_indexes(dataset: Dataset) -> list[int]:
+    return [i for i, column in enumerate(dataset.columns) if column in dataset.json_columns]
+
+
+def _csv_pieces(dataset: Dataset, pages: Iterable[list]) -> Iterator[bytes]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(dataset.columns)
-    as_json = [i for i, column in enumerate(dataset.columns) if column in dataset.json_columns]
-    for count, row in enumerate(rows, 1):
-        if as_json:
-            row = list(row)
-            for index in as_json:
-                row[index] = _json_text(row[index])
-        writer.writerow(row)
-        if count % TEXT_CHUNK_ROWS == 0:
-            yield _drain(buffer)
+    as_json = _json_indexes(dataset)
+    for page in pages:
+        writer.writerows([_with(row, as_json, _json_text) for row in page] if as_json else page)
+        yield _drain(buffer)
     yield _drain(buffer)
 
 
@@ -237,23 +312,24 @@ def _drain(buffer: io.StringIO) -> bytes:
     return text.encode()
 
 
-def _json_pieces(dataset: Dataset, rows: Iterable[tuple]) -> Iterator[bytes]:
-    lines, separator = [], "[\n"
-    for row in rows:
-        record = dict(zip(dataset.columns, row, strict=True))
-        lines.append(separator + json.dumps(record, ensure_ascii=False))
-        separator = ",\n"
-        if len(lines) == TEXT_CHUNK_ROWS:
-            yield "".join(lines).encode()
-            lines = []
-    lines.append("\n]\n" if separator == ",\n" else "[]\n")
-    yield "".join(lines).encode()
+def _json_pieces(dataset: Dataset, pages: Iterable[list]) -> Iterator[bytes]:
+    separator = "[\n"
+    as_json = _json_indexes(dataset)
+    for page in pages:
+        lines = []
+        for row in page:
+            record = dict(zip(dataset.columns, _with(row, as_json, _json_value), strict=True))
+            lines.append(separator + json.dumps(record, ensure_ascii=False))
+            separator = ",\n"
+        yield "".join(lines).encode()
+    yield b"\n]\n" if separator == ",\n" else b"[]\n"
 
 
-def _xlsx_pieces(dataset: Dataset, rows: Iterable[tuple]) -> Iterator[bytes]:
+def _xlsx_pieces(dataset: Dataset, pages: Iterable[list]) -> Iterator[bytes]:
     from analytics.exports_xlsx import workbook_write  # openpyxl is imported only for XLSX
 
     with tempfile.NamedTemporaryFile(suffix=".xlsx") as handle:
+        rows = itertools.chain.from_iterable(pages)
         workbook_write(handle.name, title=dataset.name, columns=dataset.columns, rows=rows,
                        json_columns=dataset.json_columns, max_rows=XLSX_MAX_ROWS)
         handle.seek(0)

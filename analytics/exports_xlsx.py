@@ -38,7 +38,7 @@ def _kind(column: str, json_columns: frozenset[str]) -> str:
 def _cell(sheet, value, kind: str):
     if value is None:
         return None
-    if kind == "json":
+    if kind == "json" and not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False, sort_keys=True)
     elif kind == "time" and isinstance(value, str):
         value = datetime.fromisoformat(value)  # exports give times as ISO 8601 text

@@ -3,6 +3,7 @@
 
 import os
 import sys
+import time
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
@@ -18,6 +19,7 @@ from analytics.exports import (
 )
 
 BAR_WIDTH = 30
+REDRAW_SECONDS = 0.2  # a log file gets a line per redraw: not one per page
 
 
 class Command(BaseCommand):
@@ -143,8 +145,14 @@ class ProgressBar:
 
     def __init__(self, stream, total: int):
         self.stream, self.total = stream, max(total, 0)
+        self.drawn_at, self.done = 0.0, 0
 
     def update(self, done: int) -> None:
+        self.done = done
+        now = time.monotonic()
+        if now - self.drawn_at < REDRAW_SECONDS and done < self.total:
+            return
+        self.drawn_at = now
         share = min(done / self.total, 1.0) if self.total else 1.0
         filled = int(share * BAR_WIDTH)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
@@ -152,4 +160,6 @@ class ProgressBar:
         self.stream.flush()
 
     def finish(self) -> None:
+        self.drawn_at = 0.0  # the last count, however soon after the previous one
+        self.update(self.done)
         self.stream.write("")
