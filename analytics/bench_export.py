@@ -120,7 +120,8 @@ def _peer_pieces(limit: int, counted: dict):
 
 
 def _copy_reference() -> tuple[int, int, float]:
-    """The same columns, joins, filter and order, formatted by PostgreSQL itself."""
+    """The same columns, joins and filter, formatted by PostgreSQL itself. No ORDER BY, as
+    ours has none (with one, COPY sorts in parallel workers, which a cursor cannot use)."""
     start, end = _filters().time_range()
     sql = _COPY_SQL.replace("%(start)s", _literal(start)).replace("%(end)s", _literal(end))
     rows = written = 0
@@ -149,7 +150,6 @@ COPY (
     LEFT JOIN campaigns_campaign c ON c.id = ss.campaign_id
     LEFT JOIN campaigns_variant v ON v.id = ss.variant_id
     WHERE d.created_at >= %(start)s AND d.created_at < %(end)s
-    ORDER BY d.id
 ) TO STDOUT WITH (FORMAT csv, HEADER)
 """
 
