@@ -8,7 +8,8 @@
 - ``enrollments_enter_audience`` enrolls a segment with one INSERT ... SELECT (broadcast and
   recurring runs, segment-trigger journeys); the group (control, holdout, treatment) is
   computed in SQL from the customer's stable bucket.
-- Journey entry on an event or a stage, goals and event waits: campaigns.engine_entry."""
+- Journey entry on an event or a stage, goals and event waits: campaigns.engine_entry (its
+  entry points are also importable from here)."""
 
 from datetime import datetime
 
@@ -317,3 +318,24 @@ def enrollments_move(*, from_step: Step, to_step: Step | None = None,
         moved += at_step.filter(customer__time_zone=zone).update(
             next_run_at=arrival_at(to_step, now, zone), **fields)
     return moved
+
+
+# --- Entry on events, stages and segments (campaigns.engine_entry), by their contract names ---
+
+
+def event_process(*, event_id: int) -> None:
+    from campaigns.engine_entry import event_process as process
+
+    process(event_id=event_id)
+
+
+def stage_process(*, customer_id: int, to_stage: str) -> None:
+    from campaigns.engine_entry import stage_process as process
+
+    process(customer_id=customer_id, to_stage=to_stage)
+
+
+def segment_entries_process(*, now: datetime | None = None) -> int:
+    from campaigns.engine_entry import segment_entries_process as process
+
+    return process(now=now)

@@ -12,21 +12,21 @@ def journeys_tick() -> int:
 
 @shared_task(acks_late=True)
 def event_process(event_id: int) -> None:
-    from campaigns.engine_entry import event_process
+    from campaigns.engine import event_process
 
     event_process(event_id=event_id)
 
 
 @shared_task(acks_late=True)
 def stage_process(customer_id: int, to_stage: str) -> None:
-    from campaigns.engine_entry import stage_process
+    from campaigns.engine import stage_process
 
     stage_process(customer_id=customer_id, to_stage=to_stage)
 
 
 @shared_task(acks_late=True)
 def segment_entries_process() -> int:
-    from campaigns.engine_entry import segment_entries_process
+    from campaigns.engine import segment_entries_process
 
     return segment_entries_process()
 
