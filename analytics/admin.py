@@ -24,7 +24,7 @@ from analytics.exports import (
     export_filename,
     export_stream,
 )
-from analytics.roles import EXPORT_PERMISSION
+from analytics.roles import DASHBOARD_PERMISSION, EXPORT_PERMISSION
 from audiences.models import Event
 from campaigns.models import Campaign
 from notifications.models import Delivery
@@ -126,7 +126,7 @@ def _attachment(pieces, file_format: str, filename: str) -> StreamingHttpRespons
 def dashboard_view(request):
     from analytics.dashboard import dashboard_context
 
-    if not request.user.has_perm(EXPORT_PERMISSION) and not request.user.is_superuser:
+    if not request.user.has_perm(DASHBOARD_PERMISSION):
         raise PermissionDenied
     context = {**admin.site.each_context(request), "title": "Analytics dashboard",
                **dashboard_context(request)}
