@@ -48,7 +48,8 @@ def customers_stage_set(*, customer_ids: list[int], stage: str, cause: str) -> i
     now = timezone.now()
     with transaction.atomic():
         movable = list(Customer.objects.select_for_update().filter(pk__in=customer_ids)
-                       .exclude(stage=stage).values_list("pk", "stage"))
+                       .exclude(stage=stage).order_by("pk")  # one lock order: no deadlocks
+                       .values_list("pk", "stage"))
         if not movable:
             return 0
         Customer.objects.filter(pk__in=[pk for pk, _ in movable]).update(

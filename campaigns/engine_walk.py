@@ -12,6 +12,7 @@ send sends, a wait starts) and LEAVE (its wait is over, or its event wait timed 
 leaves the waiting steps it claims and arrives at the others: an enrollment parked at a
 waiting step always has its wait computed already (arrival writes next_run_at)."""
 
+import json
 import logging
 import re
 from collections import defaultdict
@@ -274,7 +275,11 @@ def variant_for(ranges: list, step_id: int, bucket: int):
 
 
 def _personalised(template) -> bool:
-    return bool(PERSONALISED.search(template.title) or PERSONALISED.search(template.body))
+    """Does the message read the trigger event (``{{ event.item }}``), in any language?"""
+    texts = [template.title, template.body, template.url, json.dumps(template.data)]
+    texts += [text for pair in template.translations.values_list("title", "body")
+              for text in pair]
+    return any(PERSONALISED.search(text or "") for text in texts)
 
 
 def _send(campaign: Campaign, step: Step, variant, template, event_id, customer_ids) -> int:

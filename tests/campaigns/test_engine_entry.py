@@ -242,3 +242,20 @@ def test_segment_entries_enroll_new_members_of_live_segment_journeys(eager,
         assert segment_entries_process() == 1  # only the new member; ana is still enrolled
     assert set(Enrollment.objects.filter(campaign=journey)
                .values_list("customer_id", flat=True)) == {ana.pk, carla.pk}
+
+
+def test_a_translation_reading_the_event_makes_the_send_personalised(outbox):
+    from notifications.models import TemplateTranslation
+
+    message = template("Cart pt", body="Your cart waits")
+    TemplateTranslation.objects.create(template=message, locale="pt", title="Olá",
+                                       body="O teu {{ event.item }} espera")
+    journey = campaign("Cart pt", trigger=Campaign.Trigger.EVENT,
+                       trigger_event_name="cart_abandoned", steps=[send(message)])
+    for external_id, item in (("ana", "bacalhau"), ("rui", "pastel")):
+        who = person(external_id, locale="pt")
+        event = Event.objects.create(customer=who, name="cart_abandoned",
+                                     properties={"item": item}, occurred_at=T0)
+        event_process(event_id=event.pk)
+    deliver(sends_of(journey))
+    assert sorted(m.body for m in outbox) == ["O teu bacalhau espera", "O teu pastel espera"]
