@@ -5,6 +5,7 @@ and the engine has no template loaders and no tags that reach outside the contex
 load, include, extends, url, csrf_token). So a template can read the customer it is rendered
 for, the triggering event, the latest event of a named kind and the campaign: nothing else."""
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -150,7 +151,14 @@ def _render_one(source: str, ctx: Context) -> str:
         return ""
     if "{" not in source:
         return source
-    return ENGINE.from_string(source).render(ctx)
+    return _compiled(source).render(ctx)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str):
+    # A batch renders the same few sources 500 times: parse each once. A compiled Template
+    # keeps no state between renders, so sharing it is safe.
+    return ENGINE.from_string(source)
 
 
 SAMPLE_CUSTOMER = Customer(

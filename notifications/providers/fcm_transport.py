@@ -13,6 +13,7 @@ million requests: this per-request cost is what limits a send worker.
 
 FCM accepts HTTP/1.1; each worker process keeps at most ``limit`` connections open to it."""
 
+import asyncio
 import json
 
 import aiohttp
@@ -29,6 +30,7 @@ class FcmHttpClient:
         self._timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._token_request = google_auth_requests.Request()
         self._requests: dict[tuple[str, str], httpx.Request] = {}
 
@@ -68,9 +70,21 @@ class FcmHttpClient:
     def _session_for_this_loop(self) -> aiohttp.ClientSession:
         # Created on first use inside the provider loop (aioloop.py): aiohttp binds it there.
         if self._session is None or self._session.closed:
+            self._loop = asyncio.get_running_loop()
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit),
                 auto_decompress=False,  # httpx.Response decodes Content-Encoding itself
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
+
+    def __del__(self) -> None:
+        # A backend rebuilt for new settings drops its clients: close their connections on the
+        # loop that owns them rather than leave aiohttp to complain of an unclosed session.
+        session, loop = self._session, self._loop
+        if session is None or session.closed or loop is None or loop.is_closed():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(session.close(), loop)
+        except RuntimeError:  # the loop is shutting down with the process
+            pass
