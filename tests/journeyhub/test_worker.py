@@ -95,5 +95,9 @@ def test_inactivity_sweep_sent_from_web_runs_in_worker_process(broker, queue, wo
     active.refresh_from_db()
     assert idle.stage == Stage.RETENTION
     assert active.stage == Stage.ENGAGEMENT
-    # It was the worker, not this process, that ran it.
-    assert f"[{sent.id}] succeeded" in worker.log()
+    # It was the worker, not this process, that ran it. The worker logs the success after
+    # the task's transaction has committed, so the line may come a moment after the row.
+    deadline = time.monotonic() + TASK_DONE_SECONDS
+    while f"[{sent.id}] succeeded" not in worker.log():
+        assert time.monotonic() < deadline, f"no success logged:\n{worker.log()}"
+        time.sleep(0.1)
