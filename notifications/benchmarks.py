@@ -133,6 +133,7 @@ def send(*, size: int, log) -> BenchResult:
     cpu = {}  # CPU seconds per side: steadier than wall time on a busy machine
     with tempfile.TemporaryDirectory() as scratch, _FakeFcmProcess(Path(scratch)) as fcm:
         with _Workers(SEND_WORKERS, fcm.apps_file, Path(scratch), log) as workers:
+            _workers_warm_up(log)
             with _cpu_spent(cpu, "ours", workers.pids), _cpu_spent(cpu, "fcm_ours", [fcm.pid]):
                 ours = _send_through_pipeline(size, fcm, log)
         with _cpu_spent(cpu, "naive", [os.getpid()], children=False), \
@@ -200,14 +201,11 @@ def _send_devices_ensure(size: int, log) -> None:
 def _send_through_pipeline(size: int, fcm, log) -> float:
     from notifications.selectors import send_progress
 
-    template, _ = Template.objects.get_or_create(
-        name="bench: send", defaults={"title": "Hi {{ customer.first_name }}",
-                                      "body": "A limited-time offer"})
+    template = _send_template()
     segment, _ = Segment.objects.get_or_create(
         name="bench: send audience",
         defaults={"rules": {"profile": {"field": "external_id", "op": "contains",
                                         "value": SEND_PREFIX}}})
-    _workers_warm_up(template, log)
     with timed() as ours:
         send = send_create(template=template, segment=segment, cap_exempt=True,
                            respect_quiet_hours=False, source="bench")
@@ -219,13 +217,20 @@ def _send_through_pipeline(size: int, fcm, log) -> float:
     return ours.seconds
 
 
-def _workers_warm_up(template, log) -> None:
+def _send_template() -> Template:
+    template, _ = Template.objects.get_or_create(
+        name="bench: send", defaults={"title": "Hi {{ customer.first_name }}",
+                                      "body": "A limited-time offer"})
+    return template
+
+
+def _workers_warm_up(log) -> None:
     """One-message sends, one per pool process, before the clock starts: a worker's first batch
     imports the providers, signs in to Google and opens its connections (1-2 s), which a
     running worker has long done, and the naive side runs in this already warm process."""
     ids = list(Customer.objects.filter(external_id__startswith=SEND_PREFIX)
                .order_by("pk").values_list("pk", flat=True)[:SEND_WORKERS * SEND_CONCURRENCY])
-    sends = [send_create(template=template, customer_ids=[pk], cap_exempt=True,
+    sends = [send_create(template=_send_template(), customer_ids=[pk], cap_exempt=True,
                          respect_quiet_hours=False, source="bench warm-up") for pk in ids]
     for send in sends:
         _send_wait(send)
