@@ -4,9 +4,8 @@ Rows come from a server-side cursor PAGE_SIZE rows at a time (one read-only tran
 the file is a consistent snapshot; on PostgreSQL in no particular order, elsewhere by id) and
 are written as they come: a million rows cost the memory of a few pages. The admin streams the
 result through a StreamingHttpResponse; ``manage.py export_report`` writes it to stdout or a
-file. A download
-holds its transaction open until it ends, which delays vacuum on a busy database: export big
-ranges with the command on a replica if that matters.
+file. A download holds its transaction open until it ends, which delays vacuum on a busy
+database: export big ranges with the command on a replica if that matters.
 
 Formats:
 - ``csv``: a header row, then one row per record, lines ending in ``\n``; times in UTC as
