@@ -68,9 +68,13 @@ def _axes(days: list[date], top: int, width: int, height: int, left: int) -> str
              f'<text x="{left - 4}" y="{FONT_PX}" text-anchor="end">{top:,}</text>']
     if days:
         step = (width - left) / max(len(days), 1)
-        for index in sorted({0, len(days) // 2, len(days) - 1}):
-            x = left + step * (index + 0.5)
-            parts.append(f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle">'
+        last = len(days) - 1
+        for index in sorted({0, len(days) // 2, last}):
+            # The ends are anchored inwards, so that their labels stay inside the chart.
+            anchor = "start" if index == 0 else "end" if index == last else "middle"
+            x = left if anchor == "start" else width if anchor == "end" else \
+                left + step * (index + 0.5)
+            parts.append(f'<text x="{x:.1f}" y="{height - 4}" text-anchor="{anchor}">'
                          f"{days[index]:%b %d}</text>")
     return "".join(parts)
 
