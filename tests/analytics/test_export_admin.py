@@ -4,6 +4,7 @@ import csv
 import io
 import json
 
+import openpyxl
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.http import StreamingHttpResponse
@@ -140,3 +141,15 @@ def test_a_journey_map_with_a_campaign_is_a_form_error(analyst_client, history):
 
     assert response.status_code == 200
     assert "takes no campaign" in response.content.decode()
+
+
+def test_an_xlsx_export_is_a_workbook(analyst_client, history, tmp_path):
+    response = analyst_client.get(reverse("admin:analytics_export"), {
+        "export": "1", "dataset": "deliveries", "format": "xlsx", **MARCH})
+
+    assert response["Content-Type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml")
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(body(response))
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet.max_row == 4 and sheet["G1"].value == "customer"
