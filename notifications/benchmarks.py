@@ -116,7 +116,7 @@ WHERE r.is_active AND r.permission <> 'denied'
 """
 
 
-SEND_PREFIX = "sendbench-"
+SEND_PREFIX = "sendbench-{size}-"  # one audience per size: a larger run leaves a smaller intact
 SEND_WORKERS = 2  # worker processes...
 SEND_CONCURRENCY = 2  # ...with this many pool processes each (a 2-core machine)
 SEND_DEADLINE_SECONDS = 3600
@@ -133,7 +133,7 @@ def send(*, size: int, log) -> BenchResult:
     cpu = {}  # CPU seconds per side: steadier than wall time on a busy machine
     with tempfile.TemporaryDirectory() as scratch, _FakeFcmProcess(Path(scratch)) as fcm:
         with _Workers(SEND_WORKERS, fcm.apps_file, Path(scratch), log) as workers:
-            _workers_warm_up(log)
+            _workers_warm_up(size, log)
             with _cpu_spent(cpu, "ours", workers.pids), _cpu_spent(cpu, "fcm_ours", [fcm.pid]):
                 ours = _send_through_pipeline(size, fcm, log)
         with _cpu_spent(cpu, "naive", [os.getpid()], children=False), \
@@ -180,16 +180,17 @@ def _send_devices_ensure(size: int, log) -> None:
     from audiences.models import customer_bucket
     from notifications.models import Device
 
-    have = Customer.objects.filter(external_id__startswith=SEND_PREFIX).count()
+    prefix = SEND_PREFIX.format(size=size)
+    have = Customer.objects.filter(external_id__startswith=prefix).count()
     if have >= size:
         return
     log(f"creating {size - have:,} customers with one FCM device each (once)")
     for lo in range(have, size, 5000):
-        ids = [f"{SEND_PREFIX}{i:08d}" for i in range(lo, min(lo + 5000, size))]
+        ids = {f"{prefix}{i:08d}": f"B{size:X}Z{i:08d}" for i in range(lo, min(lo + 5000, size))}
         with transaction.atomic():
             customers = Customer.objects.bulk_create(
-                Customer(external_id=x, bucket=customer_bucket(x), referral_code=f"S{x[-12:]}",
-                         first_name="Bench", time_zone="UTC") for x in ids)
+                Customer(external_id=x, bucket=customer_bucket(x), referral_code=code,
+                         first_name="Bench", time_zone="UTC") for x, code in ids.items())
             tokens = GCMDevice.objects.bulk_create(
                 GCMDevice(registration_id=f"token-{x}", cloud_message_type="FCM") for x in ids)
             Device.objects.bulk_create(
@@ -203,9 +204,9 @@ def _send_through_pipeline(size: int, fcm, log) -> float:
 
     template = _send_template()
     segment, _ = Segment.objects.get_or_create(
-        name="bench: send audience",
+        name=f"bench: send audience of {size}",
         defaults={"rules": {"profile": {"field": "external_id", "op": "contains",
-                                        "value": SEND_PREFIX}}})
+                                        "value": SEND_PREFIX.format(size=size)}}})
     with timed() as ours:
         send = send_create(template=template, segment=segment, cap_exempt=True,
                            respect_quiet_hours=False, source="bench")
@@ -224,11 +225,11 @@ def _send_template() -> Template:
     return template
 
 
-def _workers_warm_up(log) -> None:
+def _workers_warm_up(size: int, log) -> None:
     """One-message sends, one per pool process, before the clock starts: a worker's first batch
     imports the providers, signs in to Google and opens its connections (1-2 s), which a
     running worker has long done, and the naive side runs in this already warm process."""
-    ids = list(Customer.objects.filter(external_id__startswith=SEND_PREFIX)
+    ids = list(Customer.objects.filter(external_id__startswith=SEND_PREFIX.format(size=size))
                .order_by("pk").values_list("pk", flat=True)[:SEND_WORKERS * SEND_CONCURRENCY])
     sends = [send_create(template=_send_template(), customer_ids=[pk], cap_exempt=True,
                          respect_quiet_hours=False, source="bench warm-up") for pk in ids]
@@ -263,7 +264,8 @@ def _send_naively(size: int, fcm, log) -> float:
     _point_messaging_at(app, fcm.url, certificate.get_credential())
     PUSH_NOTIFICATIONS_SETTINGS["FIREBASE_APP"] = app
     PUSH_NOTIFICATIONS_SETTINGS["FCM_MAX_RECIPIENTS"] = 500  # the SDK refuses the default 1,000
-    devices = GCMDevice.objects.filter(registration_id__startswith=f"token-{SEND_PREFIX}")
+    devices = GCMDevice.objects.filter(
+        registration_id__startswith=f"token-{SEND_PREFIX.format(size=size)}")
     with timed() as naive:
         devices.send_message("A limited-time offer")
     log(f"naive: {size:,} in {naive.seconds:.1f}s")
