@@ -207,6 +207,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per choice set that several fields share.
+    "ENUM_NAME_OVERRIDES": {
+        "LifecycleStageEnum": "audiences.models.Stage",
+        "CampaignKindEnum": "campaigns.models.Campaign.Kind",
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "StepKindEnum": "campaigns.models.Step.Kind",
+        "DeviceKindEnum": "notifications.models.Device.Kind",
+    },
 }
 # Lifetime of the customer tokens the brand backend mints for its app.
 CUSTOMER_TOKEN_MAX_AGE_SECONDS = env_int("CUSTOMER_TOKEN_MAX_AGE_SECONDS", 30 * 24 * 3600)
