@@ -15,8 +15,10 @@ FCM accepts HTTP/1.1; each worker process keeps at most ``limit`` connections op
 
 import asyncio
 import json
+import ssl
 
 import aiohttp
+import certifi
 import httpx
 from google.auth.transport import requests as google_auth_requests
 
@@ -72,7 +74,10 @@ class FcmHttpClient:
         if self._session is None or self._session.closed:
             self._loop = asyncio.get_running_loop()
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit),
+                connector=aiohttp.TCPConnector(
+                    limit=self._limit, limit_per_host=self._limit,
+                    ssl=ssl.create_default_context(cafile=certifi.where()),  # as httpx does
+                ),
                 auto_decompress=False,  # httpx.Response decodes Content-Encoding itself
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
