@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Max, Sum
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from audiences import demo, demo_sql
@@ -59,6 +59,16 @@ def test_seed_demo_creates_every_stage_with_events_devices_and_opt_outs():
     assert TopicOptOut.objects.filter(topic__key="offers").exists()
     assert customers.filter(push_opt_out=True).exists()
     assert "events" in output and "devices" in output  # the time of each part
+
+
+def test_seed_demo_rolls_up_the_demo_history_for_the_dashboard():
+    from analytics.models import TransitionDay
+
+    output = _seed(200)
+
+    rolled = TransitionDay.objects.aggregate(total=Sum("transitions"))["total"]
+    assert rolled == StageTransition.objects.count()
+    assert "Analytics rollups" in output
 
 
 def test_demo_customers_are_plausible():
