@@ -4,7 +4,10 @@
   ``SELECT ... FOR UPDATE SKIP LOCKED`` and walks them (campaigns.engine_walk) until each waits
   or exits, in one transaction: any number of workers may tick at once, none advances an
   enrollment another holds, and a Send is created in the same transaction as the move past its
-  step, so a customer never gets the same step twice.
+  step, so a customer never gets the same step twice. Each batch is shared fairly by the
+  running campaigns with due enrollments, each claimed through its own index range, so a paused
+  campaign's backlog costs nothing and a huge broadcast cannot starve a small journey. An
+  enrollment that a step fails for exits with ERROR; the rest of its batch advances.
 - ``enrollments_enter_audience`` enrolls a segment with one INSERT ... SELECT (broadcast and
   recurring runs, segment-trigger journeys); the group (control, holdout, treatment) is
   computed in SQL from the customer's stable bucket.
@@ -21,9 +24,11 @@ from django.db.models import (
     DateTimeField,
     Exists,
     F,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
@@ -36,9 +41,8 @@ from campaigns.engine_time import next_local_time
 from campaigns.engine_walk import (
     Cursor,
     Steps,
-    Walk,
     due_filter,
-    outcomes_write,
+    walks_write,
 )
 from campaigns.models import (
     HOLDOUT_MULTIPLIER,
@@ -60,24 +64,69 @@ CLAIM_COLUMNS = ("pk", "campaign_id", "customer_id", "group", "trigger_event_id"
 
 def enrollments_advance(*, now: datetime | None = None, limit: int = TICK_BATCH,
                         ids: list[int] | None = None) -> int:
-    """Claim up to ``limit`` due active enrollments of running campaigns (oldest due first;
-    only ``ids`` if given) and advance each until it waits or exits. Returns how many."""
+    """Claim up to ``limit`` due active enrollments of running campaigns and advance each
+    until it waits or exits. The batch is shared fairly by the running campaigns that have
+    due enrollments (oldest due first within each); ``ids``: only these. Returns how many."""
     now = now or timezone.now()
-    running = list(Campaign.objects.filter(status=Campaign.Status.RUNNING)
-                   .values_list("pk", flat=True))
-    if not running:
-        return 0
     with transaction.atomic():
-        # No join in the claim: with one, PostgreSQL sorts every due row to lock the first
-        # batch; alone, it walks the enrollment_due index and stops at ``limit``.
-        due = Enrollment.objects.filter(due_filter(now), campaign_id__in=running)
-        if ids is not None:
-            due = due.filter(pk__in=ids)
-        rows = list(due.select_for_update(skip_locked=True).order_by("next_run_at")
-                    .values_list(*CLAIM_COLUMNS)[:limit])
+        rows = _claim_ids(ids, now, limit) if ids is not None else _claim_fair(now, limit)
         if rows:
             walk_and_write(_cursors(rows), now)
     return len(rows)
+
+
+def _claimable(now: datetime) -> QuerySet[Enrollment]:
+    return Enrollment.objects.filter(due_filter(now)).select_for_update(skip_locked=True)
+
+
+def _claim_ids(ids: list[int], now: datetime, limit: int) -> list[tuple]:
+    running = Campaign.objects.filter(status=Campaign.Status.RUNNING).values("pk")
+    due = _claimable(now).filter(pk__in=ids, campaign_id__in=running)
+    return list(due.order_by("next_run_at").values_list(*CLAIM_COLUMNS)[:limit])
+
+
+def _claim_fair(now: datetime, limit: int) -> list[tuple]:
+    """One claim per running campaign with due enrollments, each walking the
+    enrollment_due_by_campaign index from its oldest due row: the cost is the batch plus one
+    index probe per running campaign, whatever a paused campaign has piled up."""
+    rows = []
+    for campaign_id, share in fair_shares(due_counts(now, limit), limit).items():
+        rows += _claimable(now).filter(campaign_id=campaign_id).order_by(
+            "next_run_at").values_list(*CLAIM_COLUMNS)[:share]
+    return rows
+
+
+class _CountOf(Subquery):
+    """count(*) of a (sliced) subquery: counting stops at its LIMIT."""
+
+    template = "(SELECT count(*) FROM (%(subquery)s) AS jh_counted)"
+    output_field = IntegerField()
+
+
+def due_counts(now: datetime, cap: int) -> dict[int, int]:
+    """Running campaign id -> its due active enrollments, counted up to ``cap`` (a campaign
+    with a million due costs no more than one with ``cap``); campaigns with none left out."""
+    # ORDER BY: planned once for any campaign, the count would otherwise be a sequential scan
+    # that "stops after cap rows", which filters a paused campaign's whole backlog first.
+    due = (Enrollment.objects.filter(due_filter(now), campaign_id=OuterRef("pk"))
+           .order_by("next_run_at").values("next_run_at")[:cap])
+    counted = (Campaign.objects.filter(status=Campaign.Status.RUNNING)
+               .annotate(jh_due=_CountOf(due)).filter(jh_due__gt=0))
+    return dict(counted.values_list("pk", "jh_due"))
+
+
+def fair_shares(due: dict[int, int], limit: int) -> dict[int, int]:
+    """Split ``limit`` among campaigns by their due counts, water-filling: each gets an equal
+    share, and what a small campaign does not need goes to the bigger ones. A broadcast's
+    million due cannot hold a small journey's few back for more than one batch."""
+    shares, left = {}, limit
+    ordered = sorted(due.items(), key=lambda item: item[1])
+    for index, (campaign_id, count) in enumerate(ordered):
+        share = min(count, -(-left // (len(ordered) - index)))  # ceil: no slot goes unused
+        if share > 0:
+            shares[campaign_id] = share
+        left -= share
+    return shares
 
 
 def _cursors(rows) -> list[Cursor]:
@@ -97,10 +146,11 @@ def customers_bucket_and_zone(ids: list[int]) -> dict[int, tuple[int, str]]:
         return {pk: (bucket, zone) for pk, bucket, zone in cursor.fetchall()}
 
 
-def walk_and_write(cursors: list[Cursor], now: datetime) -> Walk:
-    walk = Walk(cursors, now)
-    outcomes_write(walk.run(), now)
-    return walk
+def walk_and_write(cursors: list[Cursor], now: datetime) -> list[int]:
+    """Advance the cursors until each waits or exits; an enrollment that a step fails for
+    exits with ERROR instead of failing the others (engine_walk.walks_write). Returns the ids
+    that exited so."""
+    return walks_write(cursors, now)
 
 
 def journeys_tick(*, now: datetime | None = None) -> int:
@@ -113,7 +163,7 @@ def journeys_tick(*, now: datetime | None = None) -> int:
     for _batch in range(TICK_MAX_BATCHES):
         count = enrollments_advance(now=now)
         advanced += count
-        if count < TICK_BATCH:
+        if count == 0:  # not "< TICK_BATCH": shares counted rows another worker had locked
             break
     campaigns_complete_finished(now=now)
     return advanced

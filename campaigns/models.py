@@ -327,6 +327,7 @@ class Enrollment(models.Model):
         GOAL = "goal", "Reached the goal"
         CAMPAIGN_ENDED = "campaign_ended", "Campaign ended or archived"
         STEP_REMOVED = "step_removed", "Its step was removed"
+        ERROR = "error", "A step failed for it (see the worker log)"
 
     id = models.BigAutoField(primary_key=True)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="enrollments")
@@ -351,9 +352,10 @@ class Enrollment(models.Model):
 
     class Meta:
         indexes = [
-            # The tick: due active enrollments, oldest first.
+            # The tick: each running campaign's due active enrollments, oldest first; a
+            # paused campaign's backlog is never walked past.
             models.Index(
-                fields=["next_run_at"], name="enrollment_due",
+                fields=["campaign", "next_run_at"], name="enrollment_due_by_campaign",
                 condition=Q(state="active"),
             ),
             models.Index(fields=["customer", "state"]),
