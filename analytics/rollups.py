@@ -2,9 +2,17 @@
 
 A day is always rebuilt whole: in one transaction, delete its rows and INSERT ... SELECT them
 again from the raw tables. So a rebuild is idempotent, and a refresh only has to know which
-days changed. The beat task (``rollups_refresh``) finds them from the raw rows' timestamps
-moved since the last refresh started (an open reported a week after the send touches the
-send's day) and from ids inserted since then (a conversion dated by an older event).
+days changed. The beat task (``rollups_refresh``) finds them from ids inserted since the last
+refresh (a conversion dated by an older event) and from timestamps moved since it started (an
+open reported a week after the send touches the send's day), each through an index, so a
+refresh reads what changed, not the whole delivery log.
+
+A delivery's status has no timestamp of its own, and indexing sent_at or status would cost
+every fan-out insert and every send's update. But a delivery only changes status while its
+send is working on it: the refresh re-reads the deliveries of the sends that are not finished
+yet or that started or finished since its last run (a few, among many), through the send's
+index on the delivery log. That also catches a fan-out that committed late: its rows may hold
+ids below the last refresh's mark, and its send started within LATE_COMMIT_MARGIN.
 
 Days are UTC calendar days: one report means the same thing wherever it is read."""
 
@@ -17,10 +25,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from analytics.models import RollupState
+from notifications.models import Send
 
 # Rows are written with their timestamp before their transaction commits (a fan-out of 1M
-# rows commits about a minute after its created_at). Looking this far behind the watermark
-# catches them; re-reading a day costs little, missing one leaves it wrong until a rebuild.
+# rows commits about a minute after its send's started_at). Looking this far behind the
+# watermark catches them; re-reading a day costs little, missing one leaves it wrong until a
+# rebuild.
 LATE_COMMIT_MARGIN = timedelta(minutes=15)
 REFRESH_LEASE = timedelta(minutes=30)  # a refresh that died frees the claim after this
 CHUNK_DAYS = 7  # days rebuilt per transaction: bounds its size on a long rebuild
@@ -42,6 +52,16 @@ def day_sql(column: str) -> str:
     return f"date({column})"  # SQLite stores UTC text
 
 
+# Rows whose status may have moved since %(since)s: those of the batches a worker claimed since
+# (it renews claimed_at before each chunk it sends, so a batch still sending counts too). And
+# the rows of sends that fanned out since (committed late, below the id mark) or finished since.
+# Each is an index range on a small table, then the delivery log's (send, batch_no) index.
+_BATCHES_CLAIMED_SINCE = """SELECT b.send_id, b.number FROM notifications_deliverybatch b
+    WHERE b.claimed_at >= %(since)s"""
+_SENDS_STARTED_SINCE = f"""SELECT s.id FROM notifications_send s
+    WHERE s.status = '{Send.Status.FANNING_OUT.value}' OR s.started_at >= %(since)s"""
+_SENDS_SINCE = f"{_SENDS_STARTED_SINCE} OR s.finished_at >= %(since)s"
+
 _DELIVERY_FROM = """FROM notifications_delivery d
 LEFT JOIN campaigns_stepsend ss ON ss.send_id = d.send_id
 WHERE d.created_at >= %(start)s AND d.created_at < %(end)s"""
@@ -56,9 +76,14 @@ ROLLUPS = [
         {_DELIVERY_FROM}
         GROUP BY {{day}}, ss.campaign_id, ss.step_id, ss.variant_id, d.kind, d.status,
                  d.reason""",
-        """SELECT DISTINCT {day} FROM notifications_delivery d
-        WHERE d.id > %(last_id)s OR d.created_at >= %(since)s OR d.sent_at >= %(since)s
-           OR d.received_at >= %(since)s OR d.opened_at >= %(since)s""",
+        # One SELECT per index (an OR across them would read the whole log); UNION dedups.
+        f"""SELECT {{day}} FROM notifications_delivery d WHERE d.id > %(last_id)s
+        UNION SELECT {{day}} FROM notifications_delivery d WHERE d.received_at >= %(since)s
+        UNION SELECT {{day}} FROM notifications_delivery d WHERE d.opened_at >= %(since)s
+        UNION SELECT {{day}} FROM notifications_delivery d
+        WHERE (d.send_id, d.batch_no) IN ({_BATCHES_CLAIMED_SINCE})
+        UNION SELECT {{day}} FROM notifications_delivery d
+        WHERE d.send_id IN ({_SENDS_SINCE})""",
     ),
     Rollup(
         "analytics_audienceday", "last_delivery_id", "notifications_delivery",
@@ -69,9 +94,11 @@ ROLLUPS = [
             {_DELIVERY_FROM}
             GROUP BY {{day}}, d.send_id, ss.campaign_id, ss.step_id, ss.variant_id
         ) per_send GROUP BY day, campaign_id, step_id, variant_id""",
-        # A delivery's created_at never moves, so new rows are all that can touch a day.
-        """SELECT DISTINCT {day} FROM notifications_delivery d
-        WHERE d.id > %(last_id)s OR d.created_at >= %(since)s""",
+        # A delivery's created_at never moves, so new rows are all that can touch a day:
+        # those above the id mark, and those of a fan-out that committed late.
+        f"""SELECT {{day}} FROM notifications_delivery d WHERE d.id > %(last_id)s
+        UNION SELECT {{day}} FROM notifications_delivery d
+        WHERE d.send_id IN ({_SENDS_STARTED_SINCE})""",
     ),
     Rollup(
         "analytics_conversionday", "last_conversion_id", "campaigns_conversion",
@@ -99,10 +126,13 @@ ROLLUPS = [
             FROM campaigns_enrollment e
             WHERE e.exited_at >= %(start)s AND e.exited_at < %(end)s
         ) x GROUP BY day, campaign_id, grp""",
-        """SELECT DISTINCT {day} FROM campaigns_enrollment e
-        WHERE e.id > %(last_id)s OR e.entered_at >= %(since)s
-        UNION SELECT DISTINCT {day2} FROM campaigns_enrollment e
-        WHERE e.exited_at IS NOT NULL AND (e.id > %(last_id)s OR e.exited_at >= %(since)s)""",
+        # The timestamp terms read the whole table until campaigns_enrollment has indexes on
+        # entered_at and exited_at (see the README's rollups section).
+        """SELECT {day} FROM campaigns_enrollment e WHERE e.id > %(last_id)s
+        UNION SELECT {day} FROM campaigns_enrollment e WHERE e.entered_at >= %(since)s
+        UNION SELECT {day2} FROM campaigns_enrollment e
+        WHERE e.id > %(last_id)s AND e.exited_at IS NOT NULL
+        UNION SELECT {day2} FROM campaigns_enrollment e WHERE e.exited_at >= %(since)s""",
     ),
     Rollup(
         "analytics_transitionday", "last_transition_id", "audiences_stagetransition",
@@ -110,8 +140,8 @@ ROLLUPS = [
         SELECT {day}, t.from_stage, t.to_stage, COUNT(*) FROM audiences_stagetransition t
         WHERE t.at >= %(start)s AND t.at < %(end)s
         GROUP BY {day}, t.from_stage, t.to_stage""",
-        """SELECT DISTINCT {day} FROM audiences_stagetransition t
-        WHERE t.id > %(last_id)s OR t.at >= %(since)s""",
+        """SELECT {day} FROM audiences_stagetransition t WHERE t.id > %(last_id)s
+        UNION SELECT {day} FROM audiences_stagetransition t WHERE t.at >= %(since)s""",
     ),
 ]
 

@@ -197,7 +197,13 @@ class Send(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status"]), models.Index(fields=["source"])]
+        indexes = [
+            models.Index(fields=["status"]), models.Index(fields=["source"]),
+            # The rollup refresh finds deliveries whose status may have moved through the
+            # sends that fanned out or finished since its last run (analytics.rollups).
+            models.Index(fields=["started_at"], name="send_started_at"),
+            models.Index(fields=["finished_at"], name="send_finished_at"),
+        ]
 
     def __str__(self) -> str:
         return f"Send #{self.pk}: {self.template}"
@@ -255,6 +261,12 @@ class Delivery(models.Model):
             models.Index(fields=["send", "batch_no", "status"]),
             models.Index(fields=["customer", "sent_at"]),  # frequency cap look-back
             models.Index(fields=["send", "status", "reason"]),
+            # Late receipts and opens for the rollup refresh; partial, so the fan-out's inserts
+            # (NULL there) never touch them.
+            models.Index(fields=["received_at"], name="delivery_received_at",
+                         condition=Q(received_at__isnull=False)),
+            models.Index(fields=["opened_at"], name="delivery_opened_at",
+                         condition=Q(opened_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -298,7 +310,11 @@ class DeliveryBatch(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["send", "number"], name="batch_number_unique"),
         ]
-        indexes = [models.Index(fields=["status", "not_before"])]
+        indexes = [
+            models.Index(fields=["status", "not_before"]),
+            # The rollup refresh re-reads the deliveries of batches sent since its last run.
+            models.Index(fields=["claimed_at"], name="batch_claimed_at"),
+        ]
 
     def __str__(self) -> str:
         return f"Batch {self.number} of send #{self.send_id}"
