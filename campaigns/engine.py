@@ -103,15 +103,28 @@ class _CountOf(Subquery):
     output_field = IntegerField()
 
 
-def due_counts(now: datetime, cap: int) -> dict[int, int]:
-    """Running campaign id -> its due active enrollments, counted up to ``cap`` (a campaign
-    with a million due costs no more than one with ``cap``); campaigns with none left out."""
+def due_counts(now: datetime, limit: int) -> dict[int, int]:
+    """Running campaign id -> its due active enrollments, as far as sharing ``limit`` needs:
+    one campaign due gets ``limit`` uncounted (a lone broadcast costs no extra read); several
+    are counted up to an equal share each, and one that reaches it may take up to ``limit``.
+    Campaigns with none due are left out. Counting reads at most ``limit`` index entries."""
+    due_now = _running_due(now, cap=1)
+    if len(due_now) <= 1:
+        return {pk: limit for pk in due_now}
+    cap = -(-limit // len(due_now))
+    return {pk: count if count < cap else limit
+            for pk, count in _running_due(now, cap, among=list(due_now)).items()}
+
+
+def _running_due(now: datetime, cap: int, among: list[int] | None = None) -> dict[int, int]:
     # ORDER BY: planned once for any campaign, the count would otherwise be a sequential scan
     # that "stops after cap rows", which filters a paused campaign's whole backlog first.
     due = (Enrollment.objects.filter(due_filter(now), campaign_id=OuterRef("pk"))
            .order_by("next_run_at").values("next_run_at")[:cap])
-    counted = (Campaign.objects.filter(status=Campaign.Status.RUNNING)
-               .annotate(jh_due=_CountOf(due)).values_list("pk", "jh_due"))
+    running = Campaign.objects.filter(status=Campaign.Status.RUNNING)
+    if among is not None:
+        running = running.filter(pk__in=among)
+    counted = running.annotate(jh_due=_CountOf(due)).values_list("pk", "jh_due")
     return {pk: count for pk, count in counted if count}  # in Python: a WHERE counts twice
 
 

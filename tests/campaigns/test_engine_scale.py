@@ -136,16 +136,20 @@ def test_the_claim_reads_the_running_campaigns_rows_not_a_paused_backlog():
     paused = campaign("Paused", steps=[wait(hours=1), wait(days=30)],
                       status=Campaign.Status.PAUSED)
     running = campaign("Running", steps=[wait(hours=1), wait(days=30)])
+    other = campaign("Other", steps=[wait(hours=1), wait(days=30)])  # two due: they are counted
     _backlog(paused, BACKLOG, due=T0 - timedelta(days=1))  # older than anything running
     due_at_first_wait(running, customers(10, "r"), due=T0)
+    due_at_first_wait(other, customers(3, "o"), due=T0)
     with CaptureQueriesContext(connection) as queries, freeze_time(T0):
-        assert enrollments_advance(limit=100) == 10
+        assert enrollments_advance(limit=100) == 13
     reads = [q["sql"] for q in queries.captured_queries
              if q["sql"].startswith("SELECT") and "campaigns_enrollment" in q["sql"]]
-    assert any("FOR UPDATE SKIP LOCKED" in sql for sql in reads)
+    assert sum("FOR UPDATE SKIP LOCKED" in sql for sql in reads) == 2  # one claim per campaign
+    assert len(reads) == 4  # and before them: which campaigns are due, how many each
     # Put the claimed rows back as they were, so the plans below see the same table.
-    Enrollment.objects.filter(campaign=running).update(step=running.steps.get(position=0),
-                                                       next_run_at=T0)
+    for journey in (running, other):
+        Enrollment.objects.filter(campaign=journey).update(step=journey.steps.get(position=0),
+                                                           next_run_at=T0)
     for sql in reads:
         plan = _explained(sql)
         assert _enrollment_rows_read(plan) <= 100, (sql, json.dumps(plan, indent=1))  # not ~BACKLOG
