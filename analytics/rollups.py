@@ -8,11 +8,14 @@ open reported a week after the send touches the send's day), each through an ind
 refresh reads what changed, not the whole delivery log.
 
 A delivery's status has no timestamp of its own, and indexing sent_at or status would cost
-every fan-out insert and every send's update. But a delivery only changes status while its
-send is working on it: the refresh re-reads the deliveries of the sends that are not finished
-yet or that started or finished since its last run (a few, among many), through the send's
-index on the delivery log. That also catches a fan-out that committed late: its rows may hold
-ids below the last refresh's mark, and its send started within LATE_COMMIT_MARGIN.
+every fan-out insert and every send's update. But a status only moves while a worker holds the
+delivery's batch (claimed_at is renewed before each chunk it sends), so the refresh re-reads
+the deliveries of the batches claimed since its last run, through the delivery log's
+(send, batch_no) index: a deferred delivery sent the next morning, a throttled batch failing an
+hour later. A fan-out that commits late may hold ids below the last refresh's mark: its send
+started within LATE_COMMIT_MARGIN, or (slower still) finishes after it commits, so the rows of
+sends started or finished since are re-read too. Not seen: a send cancelled (its queued rows
+become skipped) stamps no time, so its days need a rollups_rebuild, as before.
 
 Days are UTC calendar days: one report means the same thing wherever it is read."""
 
@@ -54,13 +57,14 @@ def day_sql(column: str) -> str:
 
 # Rows whose status may have moved since %(since)s: those of the batches a worker claimed since
 # (it renews claimed_at before each chunk it sends, so a batch still sending counts too). And
-# the rows of sends that fanned out since (committed late, below the id mark) or finished since.
-# Each is an index range on a small table, then the delivery log's (send, batch_no) index.
+# the rows of sends that fanned out since (committed late, below the id mark) or finished since
+# (a fan-out slower than LATE_COMMIT_MARGIN: its send finishes after it commits). Each is an
+# index range on a small table, then the delivery log's (send, batch_no) index.
 _BATCHES_CLAIMED_SINCE = """SELECT b.send_id, b.number FROM notifications_deliverybatch b
     WHERE b.claimed_at >= %(since)s"""
-_SENDS_STARTED_SINCE = f"""SELECT s.id FROM notifications_send s
-    WHERE s.status = '{Send.Status.FANNING_OUT.value}' OR s.started_at >= %(since)s"""
-_SENDS_SINCE = f"{_SENDS_STARTED_SINCE} OR s.finished_at >= %(since)s"
+_SENDS_SINCE = f"""SELECT s.id FROM notifications_send s
+    WHERE s.status = '{Send.Status.FANNING_OUT.value}' OR s.started_at >= %(since)s
+       OR s.finished_at >= %(since)s"""
 
 _DELIVERY_FROM = """FROM notifications_delivery d
 LEFT JOIN campaigns_stepsend ss ON ss.send_id = d.send_id
@@ -98,7 +102,7 @@ ROLLUPS = [
         # those above the id mark, and those of a fan-out that committed late.
         f"""SELECT {{day}} FROM notifications_delivery d WHERE d.id > %(last_id)s
         UNION SELECT {{day}} FROM notifications_delivery d
-        WHERE d.send_id IN ({_SENDS_STARTED_SINCE})""",
+        WHERE d.send_id IN ({_SENDS_SINCE})""",
     ),
     Rollup(
         "analytics_conversionday", "last_conversion_id", "campaigns_conversion",

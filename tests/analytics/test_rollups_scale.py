@@ -3,6 +3,7 @@ an index or an id range, and what it no longer scans for (a deferred delivery se
 day, a fan-out that committed after the refresh's id mark) is still found."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -128,51 +129,80 @@ BIG_TABLES = {"notifications_delivery", "notifications_send", "notifications_del
               "campaigns_conversion", "campaigns_enrollment", "audiences_stagetransition"}
 
 
+def leading_column(index: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                       "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+                       "WHERE i.indexrelid = %s::regclass", [index])
+        return cursor.fetchone()[0]
+
+
 def full_scans(plan: dict) -> list[str]:
-    """Scans of a big table that read it whole: a Seq Scan, or an index scan with no
-    condition on the index (walking all of it)."""
+    """Scans that read a big table, or an index on one, whole: a Seq Scan, or an index scan
+    with no condition on the index's leading column (which walks all of the index)."""
     found = []
-    relation = plan.get("Relation Name") or ""
-    kind = plan["Node Type"]
-    if relation in BIG_TABLES:
-        if kind == "Seq Scan" or (kind in ("Index Scan", "Index Only Scan")
-                                  and "Index Cond" not in plan):
-            found.append(f"{kind} on {relation}")
-    if kind == "Bitmap Index Scan" and "Index Cond" not in plan:
-        found.append(f"Bitmap Index Scan on {plan['Index Name']} with no condition")
+    kind, relation = plan["Node Type"], plan.get("Relation Name") or ""
+    if kind == "Seq Scan" and relation in BIG_TABLES:
+        found.append(f"Seq Scan on {relation}")
+    if kind in ("Index Scan", "Index Only Scan", "Bitmap Index Scan"):
+        column = leading_column(plan["Index Name"])
+        if not re.search(rf"\b{column}\b", plan.get("Index Cond", "")):
+            found.append(f"{kind} on {plan['Index Name']} without a condition on {column}")
     for child in plan.get("Plans", []):
         found += full_scans(child)
     return found
 
 
-def touched_plan(rollup) -> dict:
-    since = timezone.now() - timedelta(minutes=25)
+def plan_of(sql: str, params: dict) -> dict:
     with transaction.atomic(), connection.cursor() as cursor:
         # A dozen rows are cheapest read whole: forbid that, and the joins that read a whole
         # side, so the plan shows whether an index can bound every big table.
         for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
             cursor.execute(f"SET LOCAL {setting} = off")
-        cursor.execute("EXPLAIN (FORMAT JSON) " + _sql(rollup.touched_sql, rollup),
-                       {"since": since, "last_id": 10**6})
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
     return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
 
 
-def _rollup_cases():
+def touched_plan(rollup) -> dict:
+    since = timezone.now() - timedelta(minutes=25)
+    return plan_of(_sql(rollup.touched_sql, rollup), {"since": since, "last_id": 10**6})
+
+
+def rebuild_plan(rollup) -> dict:
+    return plan_of(_sql(rollup.insert_sql, rollup), {"start": at(D1, 0), "end": at(D2, 0)})
+
+
+# campaigns' tables, not indexed for this yet: the refresh reads them whole (see the README).
+NOT_INDEXED_YET = {
+    ("touched", "analytics_enrollmentday"): "campaigns_enrollment: entered_at, exited_at",
+    ("rebuild", "analytics_enrollmentday"): "campaigns_enrollment: entered_at, exited_at",
+    ("rebuild", "analytics_conversionday"): "campaigns_conversion: occurred_at",
+}
+
+
+def _rollup_cases(step: str):
     for rollup in ROLLUPS:
-        marks = []
-        if rollup.table == "analytics_enrollmentday":
-            marks.append(pytest.mark.xfail(
-                strict=True, reason="campaigns_enrollment has no index on entered_at or "
-                                    "exited_at yet: the refresh reads it whole"))
+        missing = NOT_INDEXED_YET.get((step, rollup.table))
+        marks = [pytest.mark.xfail(strict=True, reason=f"no index on {missing}")] if missing else []
         yield pytest.param(rollup, id=rollup.table, marks=marks)
 
 
 @pytest.mark.postgres
 @pytest.mark.skipif("connection.vendor != 'postgresql'",
                     reason="plans are PostgreSQL's; SQLite is the development database")
-@pytest.mark.parametrize("rollup", list(_rollup_cases()))
+@pytest.mark.parametrize("rollup", list(_rollup_cases("touched")))
 def test_the_touched_days_query_reads_no_big_table_whole(rollup):
     campaign_world()
 
     assert full_scans(touched_plan(rollup)) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("connection.vendor != 'postgresql'",
+                    reason="plans are PostgreSQL's; SQLite is the development database")
+@pytest.mark.parametrize("rollup", list(_rollup_cases("rebuild")))
+def test_rebuilding_a_day_reads_no_big_table_whole(rollup):
+    campaign_world()
+
+    assert full_scans(rebuild_plan(rollup)) == []
