@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.models import DeliveryDay, RollupState
+from analytics.models import AudienceDay, DeliveryDay, RollupState
 from analytics.rollups import ROLLUPS, _sql, rollups_refresh
 from notifications.models import Delivery, DeliveryBatch, Send
 from tests.analytics.rollup_data import D1, D2, at, campaign_send, campaign_world, deliver
@@ -88,7 +88,12 @@ def test_a_send_waiting_for_its_batches_rebuilds_no_day_while_nothing_moves():
     assert rollups_refresh() == 0
 
 
-def test_a_fan_out_committed_after_the_refresh_read_its_id_mark_is_picked_up():
+@pytest.mark.parametrize("minutes, finished", [
+    (2, False),  # fan-out started within the late-commit margin; its batches not sent yet
+    (60, True),  # fan-out slower than the margin: its send finished after it committed
+])
+def test_a_fan_out_committed_after_the_refresh_read_its_id_mark_is_picked_up(minutes,
+                                                                             finished):
     # given: an id that a long fan-out took before the refresh ran, but committed after it
     world = campaign_world()
     placeholder = deliver(world.other_send, world.customers["c6"], day=D1, status="skipped",
@@ -100,15 +105,17 @@ def test_a_fan_out_committed_after_the_refresh_read_its_id_mark_is_picked_up():
     assert RollupState.objects.get().last_delivery_id > late_id
 
     send = campaign_send(world.step2, None, "late commit")
-    started = timezone.now() - timedelta(minutes=2)
-    Send.objects.filter(pk=send.pk).update(status=Send.Status.DONE, started_at=started,
-                                           finished_at=timezone.now())
+    started = timezone.now() - timedelta(minutes=minutes)
+    Send.objects.filter(pk=send.pk).update(
+        status=Send.Status.DONE if finished else Send.Status.SENDING, started_at=started,
+        finished_at=timezone.now() if finished else None)
     Delivery.objects.create(pk=late_id, send=send, customer=world.customers["c6"],
                             status="skipped", reason="opted_out", created_at=started)
     rollups_refresh()
 
-    today = started.date()
-    assert DeliveryDay.objects.get(day=today, step_id=world.step2.pk).deliveries == 1
+    day = started.date()
+    assert DeliveryDay.objects.get(day=day, step_id=world.step2.pk).deliveries == 1
+    assert AudienceDay.objects.get(day=day, step_id=world.step2.pk).targeted == 1
 
 
 def test_a_late_receipt_updates_its_send_day():
