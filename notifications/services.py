@@ -267,8 +267,10 @@ def send_resume(*, send: Send) -> Send:
 
 @transaction.atomic
 def send_cancel(*, send: Send) -> Send:
+    # finished_at stamps the moment its queued rows became skipped (reports refresh by it).
     _send_transition(send, {Send.Status.QUEUED, Send.Status.FANNING_OUT, Send.Status.SENDING,
-                            Send.Status.PAUSED}, Send.Status.CANCELLED)
+                            Send.Status.PAUSED}, Send.Status.CANCELLED,
+                     finished_at=timezone.now())
     Delivery.objects.filter(send=send, status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.SKIPPED, reason=Delivery.Reason.SEND_CANCELLED
     )

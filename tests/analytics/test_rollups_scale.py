@@ -61,6 +61,23 @@ def test_a_delivery_deferred_by_quiet_hours_counts_as_sent_on_its_day_once_sent(
     assert statuses[("fcm", "sent", "")] == 1
 
 
+def test_cancelling_a_send_later_turns_its_queued_rows_into_skipped_in_the_rollup():
+    from notifications.services import send_cancel
+
+    world = campaign_world()
+    send = campaign_send(world.step2, None, "cancelled later")
+    Send.objects.filter(pk=send.pk).update(status=Send.Status.PAUSED, started_at=at(D1, 9))
+    queued_in_batch(send, world.customers["c4"], "webpush", number=1, created_at=at(D1, 9))
+    rollups_refresh()
+
+    send_cancel(send=Send.objects.get(pk=send.pk))
+    rollups_refresh()
+
+    rows = DeliveryDay.objects.filter(day=D1, step_id=world.step2.pk)
+    assert {(r.status, r.reason, r.deliveries) for r in rows} == {
+        ("skipped", "send_cancelled", 1)}
+
+
 def test_a_delivery_failing_in_a_batch_sent_later_is_picked_up():
     world = campaign_world()
     send = campaign_send(world.step2, None, "throttled")
