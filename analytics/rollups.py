@@ -130,8 +130,7 @@ ROLLUPS = [
             FROM campaigns_enrollment e
             WHERE e.exited_at >= %(start)s AND e.exited_at < %(end)s
         ) x GROUP BY day, campaign_id, grp""",
-        # The timestamp terms read the whole table until campaigns_enrollment has indexes on
-        # entered_at and exited_at (see the README's rollups section).
+        # Each term has its index: the primary key, entered_at, and the partial exited_at.
         """SELECT {day} FROM campaigns_enrollment e WHERE e.id > %(last_id)s
         UNION SELECT {day} FROM campaigns_enrollment e WHERE e.entered_at >= %(since)s
         UNION SELECT {day2} FROM campaigns_enrollment e

@@ -361,6 +361,11 @@ class Enrollment(models.Model):
             models.Index(fields=["customer", "state"]),
             models.Index(fields=["campaign", "state"]),
             models.Index(fields=["campaign", "customer", "entered_at"]),
+            # Analytics rollups: the days customers entered and exited since a moment. The
+            # exits' index is partial, so enrollments still going are not in it.
+            models.Index(fields=["entered_at"], name="enrollment_entered_at"),
+            models.Index(fields=["exited_at"], name="enrollment_exited_at",
+                         condition=Q(exited_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -416,7 +421,10 @@ class Conversion(models.Model):
     occurred_at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["campaign", "occurred_at"])]
+        indexes = [
+            models.Index(fields=["campaign", "occurred_at"]),
+            models.Index(fields=["occurred_at"]),  # the analytics rollups' days
+        ]
 
     def __str__(self) -> str:
         return f"Conversion of {self.customer_id} in {self.campaign_id}"

@@ -197,25 +197,14 @@ def rebuild_plan(rollup) -> dict:
     return plan_of(_sql(rollup.insert_sql, rollup), {"start": at(D1, 0), "end": at(D2, 0)})
 
 
-# campaigns' tables, not indexed for this yet: the refresh reads them whole (see the README).
-NOT_INDEXED_YET = {
-    ("touched", "analytics_enrollmentday"): "campaigns_enrollment: entered_at, exited_at",
-    ("rebuild", "analytics_enrollmentday"): "campaigns_enrollment: entered_at, exited_at",
-    ("rebuild", "analytics_conversionday"): "campaigns_conversion: occurred_at",
-}
-
-
-def _rollup_cases(step: str):
-    for rollup in ROLLUPS:
-        missing = NOT_INDEXED_YET.get((step, rollup.table))
-        marks = [pytest.mark.xfail(strict=True, reason=f"no index on {missing}")] if missing else []
-        yield pytest.param(rollup, id=rollup.table, marks=marks)
+def _rollup_cases():
+    return [pytest.param(rollup, id=rollup.table) for rollup in ROLLUPS]
 
 
 @pytest.mark.postgres
 @pytest.mark.skipif("connection.vendor != 'postgresql'",
                     reason="plans are PostgreSQL's; SQLite is the development database")
-@pytest.mark.parametrize("rollup", list(_rollup_cases("touched")))
+@pytest.mark.parametrize("rollup", _rollup_cases())
 def test_the_touched_days_query_reads_no_big_table_whole(rollup):
     campaign_world()
 
@@ -225,7 +214,7 @@ def test_the_touched_days_query_reads_no_big_table_whole(rollup):
 @pytest.mark.postgres
 @pytest.mark.skipif("connection.vendor != 'postgresql'",
                     reason="plans are PostgreSQL's; SQLite is the development database")
-@pytest.mark.parametrize("rollup", list(_rollup_cases("rebuild")))
+@pytest.mark.parametrize("rollup", _rollup_cases())
 def test_rebuilding_a_day_reads_no_big_table_whole(rollup):
     campaign_world()
 
