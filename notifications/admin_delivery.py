@@ -78,6 +78,7 @@ class TemplateAdmin(admin.ModelAdmin):
     list_display = ("name", "title", "topic", "priority", "updated_at")
     list_filter = ("topic", "priority")
     search_fields = ("name", "title", "body")
+    ordering = ("name",)  # also the order of the template pickers (autocomplete) elsewhere
     inlines = (TemplateTranslationInline,)
     change_form_template = "admin/notifications/template/change_form.html"
     fieldsets = (
