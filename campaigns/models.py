@@ -381,7 +381,10 @@ class Enrollment(models.Model):
 class StepSend(models.Model):
     """A send a step handed to the delivery engine (one per tick batch and variant)."""
 
-    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="sends")
+    # A removed step leaves its sends to the campaign: reports keep counting what they sent.
+    step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="sends"
+    )
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="step_sends")
     variant = models.ForeignKey(
         Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="sends"

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.models import Enrollment, Step, Variant
+from campaigns.models import Enrollment, Step, StepSend, Variant
+from notifications.models import Send
 from tests.campaigns.lifecycle_kit import (
     a_journey,
     a_template,
@@ -44,6 +45,18 @@ def test_removing_a_step_moves_its_customers_to_where_it_led():
         (Enrollment.State.ACTIVE, steps["Again"].pk)}
     assert all(e.next_run_at <= timezone.now() for e in moved)  # a send is due at once
     assert not Step.objects.filter(pk=steps["Wait"].pk).exists()
+
+
+def test_a_removed_steps_sends_stay_with_the_campaign_for_its_reports():
+    journey = running_journey()
+    hello = steps_of(journey)["Hello"]
+    send = Send.objects.create(template=hello.template, customer_ids=[])
+    StepSend.objects.create(step=hello, campaign=journey, send=send)
+
+    services.steps_remove(campaign=journey, steps=[hello])
+
+    kept = StepSend.objects.get(send=send)
+    assert (kept.campaign_id, kept.step_id) == (journey.pk, None)
 
 
 def test_links_to_a_removed_step_follow_it_to_its_successor():
