@@ -3,6 +3,16 @@ tests/<area>/conftest.py."""
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+
+
+def pytest_runtest_setup(item):
+    """``@pytest.mark.postgres(reason="...")``: the test needs PostgreSQL; elsewhere (SQLite,
+    the zero-setup default) it is skipped, saying why."""
+    marker = item.get_closest_marker("postgres")
+    if marker and connection.vendor != "postgresql":
+        why = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+        pytest.skip(f"needs PostgreSQL: {why}" if why else "needs PostgreSQL")
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ not both insert them."""
 import threading
 
 import pytest
-from django.db import connection, connections  # noqa: F401 (connection: the skipif)
+from django.db import connections
 from django.db.models import Sum
 
 from analytics.models import DeliveryDay
@@ -12,9 +12,7 @@ from analytics.rollups import rollups_rebuild
 from tests.analytics.rollup_data import D1, D2, campaign_world
 
 
-@pytest.mark.postgres
-@pytest.mark.skipif("connection.vendor != 'postgresql'",
-                    reason="row locks and concurrent transactions need PostgreSQL")
+@pytest.mark.postgres(reason="row locks and concurrent transactions")
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_rebuilds_of_a_day_leave_it_counted_once():
     world = campaign_world()

@@ -215,8 +215,7 @@ def test_an_exact_external_id_search_finds_just_that_customer(admin_client, ana)
     assert [c.external_id for c in response.context["cl"].result_list] == ["ana-1"]
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'",
-                    reason="the row estimate is PostgreSQL's (pg_class.reltuples)")
+@pytest.mark.postgres(reason="the row estimate is PostgreSQL's (pg_class.reltuples)")
 def test_a_whole_big_table_is_paged_on_the_estimate_and_a_filtered_one_counted(
     admin_client, monkeypatch
 ):

@@ -5,16 +5,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection  # noqa: F401 (read by the skipif condition)
 
 from campaigns.models import Enrollment, Step
 from notifications.models import Send
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="the journey_tick benchmark uses VACUUM and PostgreSQL SQL")
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.skipif("connection.vendor != 'postgresql'",
-                    reason="the journey_tick benchmark runs on PostgreSQL only (VACUUM, SQL)")
 def test_journey_tick_bench_advances_every_enrollment_and_prints_its_line():
     out, err = StringIO(), StringIO()
     call_command("bench", "journey_tick", "--size", "250", stdout=out, stderr=err)

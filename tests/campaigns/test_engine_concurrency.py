@@ -15,10 +15,8 @@ from campaigns.models import Campaign, Enrollment, Step
 from tests.campaigns.engine_kit import campaign, send, sends_of, template, wait
 
 pytestmark = [
-    pytest.mark.postgres,
+    pytest.mark.postgres(reason="concurrent ticks need PostgreSQL row locks (SKIP LOCKED)"),
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif("connection.vendor != 'postgresql'",
-                       reason="concurrent ticks need PostgreSQL row locks (SKIP LOCKED)"),
 ]
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 WORKERS = 3
