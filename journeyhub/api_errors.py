@@ -19,12 +19,17 @@ from rest_framework.utils import json  # refuses NaN and Infinity, which JSON do
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from journeyhub.json_rules import JSON_MAX_DEPTH, json_problem
+
 logger = logging.getLogger(__name__)
 
-# PostgreSQL text and jsonb cannot hold NUL, and no database can encode a lone UTF-16 surrogate
-# (JSON allows both as \u escapes); rejected at parse time so no field can smuggle them in.
-UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+# Cheap tests on the raw text that every body with a problem json_problem finds must pass, so
+# most bodies skip the walk: NUL and surrogates arrive only as \u escapes, a non-finite or
+# oversized number needs a long exponent or a long run of digits, deep nesting many brackets.
 UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])", re.IGNORECASE)
+SUSPECT_NUMBER = re.compile(r"\d{19}|[eE][+-]?\d{3}")
+# The body's envelope (a batch, its item, the field) around a value JSON_MAX_DEPTH deep.
+BODY_MAX_DEPTH = JSON_MAX_DEPTH + 4
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -63,27 +68,9 @@ def _error_body(exc, data) -> dict:
     return {"detail": str(detail), "code": getattr(detail, "code", None) or "error"}
 
 
-def unstorable_text_path(value, path: str = "") -> str | None:
-    """The location of the first string (key or value) in a JSON value that the database
-    cannot store, or None. Iterative, so a deeply nested body cannot exhaust the stack."""
-    stack = [(path, value)]
-    while stack:
-        where, item = stack.pop()
-        if isinstance(item, str):
-            if UNSTORABLE_TEXT.search(item):
-                return where or "body"
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if UNSTORABLE_TEXT.search(key):
-                    return where or "body"
-                stack.append((f"{where}.{key}" if where else key, child))
-        elif isinstance(item, list):
-            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
-    return None
-
-
 class StrictJSONParser(parsers.JSONParser):
-    """JSON only, and only text the database can store."""
+    """JSON only, and only values the database can store (journeyhub.json_rules); a body that
+    holds anything else is refused as a whole, naming the path of the first problem."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = parsers.get_encoding(parser_context or {})
@@ -94,13 +81,17 @@ class StrictJSONParser(parsers.JSONParser):
             raise exceptions.ParseError(f"JSON parse error - {exc}")
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - nested too deeply.")
-        # NUL and surrogates can only arrive as \u escapes: most bodies skip the walk.
-        where = unstorable_text_path(data) if UNSTORABLE_ESCAPE.search(text) else None
-        if where is not None:
-            raise exceptions.ParseError(
-                f"JSON parse error - {where} holds a NUL character or a lone surrogate."
-            )
+        problem = json_problem(data, max_depth=BODY_MAX_DEPTH) if _suspect(text) else None
+        if problem is not None:
+            where, reason = problem
+            raise exceptions.ValidationError({"body" if where == "value" else where: [reason]})
         return data
+
+
+def _suspect(text: str) -> bool:
+    brackets = text.count("{") + text.count("[")
+    return bool(brackets > BODY_MAX_DEPTH or UNSTORABLE_ESCAPE.search(text)
+                or SUSPECT_NUMBER.search(text))
 
 
 class StrictFieldsMixin:

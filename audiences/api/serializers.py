@@ -5,7 +5,8 @@ from datetime import timedelta
 from rest_framework import serializers
 
 from audiences.models import Customer, Event, Topic, TopicOptOut, validate_time_zone
-from journeyhub.api_errors import UNSTORABLE_TEXT, StrictFieldsMixin
+from journeyhub.api_errors import StrictFieldsMixin
+from journeyhub.json_rules import UNSTORABLE_TEXT
 
 EXTERNAL_ID_MAX = Customer._meta.get_field("external_id").max_length
 EVENT_NAME_MAX = Event._meta.get_field("name").max_length

@@ -46,7 +46,43 @@ def test_text_a_database_cannot_store_is_400_wherever_it_hides(brand, text):
     response = put_raw(brand, body)
 
     assert response.status_code == 400
-    assert "attributes.nested[0].deep" in response.json()["detail"]
+    assert "attributes.nested[0].deep" in response.json()["errors"]
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1" + "0" * 400 + ".5",
+                                    str(2**63), str(-(2**63) - 1)])
+def test_a_number_no_database_can_hold_is_400_naming_its_path(brand, number):
+    body = '{"attributes": {"plan": {"price": [1, ' + number + ']}}}'
+
+    response = put_raw(brand, body)
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["attributes.plan.price[1]"]
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_largest_64_bit_integers_and_floats_are_stored(brand):
+    big, small = 2**63 - 1, -(2**63)
+    body = f'{{"attributes": {{"big": {big}, "small": {small}, "f": 1.7e308}}}}'
+
+    response = put_raw(brand, body)
+
+    assert response.status_code == 201
+    assert Customer.objects.get().attributes == {"big": 2**63 - 1, "small": -(2**63),
+                                                 "f": 1.7e308}
+
+
+@pytest.mark.django_db
+def test_a_body_nested_past_the_depth_limit_is_400_before_anything_walks_it(brand):
+    nested = "[" * 200 + "]" * 200  # parses, but a recursive reader of it would struggle
+    response = put_raw(brand, '{"attributes": {"x": ' + nested + '}}')
+
+    assert response.status_code == 400
+    assert "Nested more than" in str(response.json()["errors"])
+    assert not Customer.objects.exists()
 
 
 @pytest.mark.django_db
