@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 # most bodies skip the walk: NUL and surrogates arrive only as \u escapes, a non-finite or
 # oversized number needs a long exponent or a long run of digits, deep nesting many brackets.
 UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f])", re.IGNORECASE)
-SUSPECT_NUMBER = re.compile(r"\d{19}|[eE][+-]?\d{3}")
+SUSPECT_NUMBER = re.compile(r"\d{19}|[eE]\+?\d{2}")
 # The body's envelope (a batch, its item, the field) around a value JSON_MAX_DEPTH deep.
 BODY_MAX_DEPTH = JSON_MAX_DEPTH + 4
 

@@ -52,6 +52,9 @@ def _scalar_problem(item) -> str | None:
         return None
     if isinstance(item, float) and not math.isfinite(item):
         return "Numbers must be finite (no Infinity or NaN, nor one too large to hold)."
+    if isinstance(item, float) and not JSON_INT_MIN <= item <= JSON_INT_MAX:
+        # PostgreSQL writes 1e300 back as 301 digits, which reads as an integer too large.
+        return "Numbers must lie between -2^63 and 2^63-1."
     if isinstance(item, int) and not JSON_INT_MIN <= item <= JSON_INT_MAX:
         return "Integers must fit in 64 bits (between -2^63 and 2^63-1)."
     if isinstance(item, str) and UNSTORABLE_TEXT.search(item):

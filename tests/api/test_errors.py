@@ -51,7 +51,7 @@ def test_text_a_database_cannot_store_is_400_wherever_it_hides(brand, text):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("number", ["1e999", "-1e999", "1" + "0" * 400 + ".5",
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1" + "0" * 400 + ".5", "1.7e308", "1e19",
                                     str(2**63), str(-(2**63) - 1)])
 def test_a_number_no_database_can_hold_is_400_naming_its_path(brand, number):
     body = '{"attributes": {"plan": {"price": [1, ' + number + ']}}}'
@@ -66,13 +66,13 @@ def test_a_number_no_database_can_hold_is_400_naming_its_path(brand, number):
 @pytest.mark.django_db
 def test_the_largest_64_bit_integers_and_floats_are_stored(brand):
     big, small = 2**63 - 1, -(2**63)
-    body = f'{{"attributes": {{"big": {big}, "small": {small}, "f": 1.7e308}}}}'
+    body = f'{{"attributes": {{"big": {big}, "small": {small}, "f": 1.5e18, "tiny": 1e-300}}}}'
 
     response = put_raw(brand, body)
 
     assert response.status_code == 201
     assert Customer.objects.get().attributes == {"big": 2**63 - 1, "small": -(2**63),
-                                                 "f": 1.7e308}
+                                                 "f": 1.5e18, "tiny": 1e-300}
 
 
 @pytest.mark.django_db

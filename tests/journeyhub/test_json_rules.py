@@ -12,7 +12,8 @@ def nested(levels: int):
 
 
 @pytest.mark.parametrize("value", [
-    {}, [], "text", 1, -1.5, True, None, {"a": [1, {"b": "c"}]}, 2**63 - 1, -(2**63), 1e308,
+    {}, [], "text", 1, -1.5, True, None, {"a": [1, {"b": "c"}]}, 2**63 - 1, -(2**63), 9.2e18,
+    1e-300,
     nested(JSON_MAX_DEPTH),
 ])
 def test_storable_values_have_no_problem(value):
@@ -25,6 +26,7 @@ def test_storable_values_have_no_problem(value):
     ({"a": {"b": float("nan")}}, "a.b"),
     ({"n": 2**63}, "n"),
     ({"n": -(2**63) - 1}, "n"),
+    ({"f": 1e19}, "f"),
     ({"s": "a\x00b"}, "s"),
     ({"s": ["\ud800"]}, "s[0]"),
     ({"k\x00": 1}, "value"),
