@@ -32,6 +32,8 @@ MAX_DEPTH = 12  # deeper nesting is a mistake, and each level is another SQL sub
 MAX_LEAVES = 200  # leaf rules per compile, referenced segments included: bounds the SQL size
 MAX_DAYS = 36_500  # a century; larger windows overflow datetime arithmetic
 MAX_ERRORS = 20  # reported at once; the rest follow once these are fixed
+MAX_SEGMENT_ID = 2**63 - 1  # a larger id cannot be a primary key (and would overflow SQL)
+RULES_REQUIRED = 'Write the rules; {"all": []} matches everyone.'
 JSON_KEY = re.compile(r'[^"\\\x00-\x1f]+')  # SQLite JSON paths cannot escape these
 
 RuleCompiler = Callable[[Any, "RuleContext"], Q]
@@ -365,22 +367,52 @@ def _profile_rule(spec: Any, ctx: RuleContext) -> Q:
 
 @register_rule("segment")
 def _segment_rule(spec: Any, ctx: RuleContext) -> Q:
-    """Membership of another segment: a static one's members, or a dynamic one's rules inlined
-    (so the whole audience stays one query)."""
-    if not isinstance(spec, int) or isinstance(spec, bool) or spec < 1:
-        ctx.fail("must be a segment id (a positive integer)")
-    if spec in ctx.segment_chain:
-        cycle = " → ".join(str(pk) for pk in (*ctx.segment_chain, spec))
-        ctx.fail(f"segment {spec} refers back to itself (cycle: {cycle})")
-    segment = Segment.objects.filter(pk=spec).only("kind", "rules").first()
-    if segment is None:
-        ctx.fail(f"no segment with id {spec}")
+    """Membership of another segment, named by key ("lisbon-foodies") or id (12): a static
+    one's members, or a dynamic one's rules inlined (so the whole audience stays one query).
+    A key keeps rules portable between installations; an id survives a change of key."""
+    segment = _referenced_segment(spec, ctx)
+    if segment.pk in ctx.segment_chain:
+        cycle = " → ".join(str(pk) for pk in (*ctx.segment_chain, segment.pk))
+        ctx.fail(f"segment {segment.pk} refers back to itself (cycle: {cycle})")
     if segment.kind == Segment.Kind.STATIC:
-        members = SegmentMember.objects.filter(segment_id=spec, customer=OuterRef("pk"))
+        members = SegmentMember.objects.filter(segment_id=segment.pk, customer=OuterRef("pk"))
         return Q(Exists(members))
     nested = replace(ctx, path=f"{ctx.path}({spec})", depth=ctx.depth + 1,
-                     segment_chain=(*ctx.segment_chain, spec))
+                     segment_chain=(*ctx.segment_chain, segment.pk))
     return nested.compile(segment.rules)
+
+
+def _referenced_segment(spec: Any, ctx: RuleContext) -> Segment:
+    segments = Segment.objects.only("pk", "kind", "rules")
+    if isinstance(spec, str) and spec:
+        segment = segments.filter(key=spec).first()
+        if segment is None:
+            ctx.fail(f"no segment with key {spec!r}")
+        return segment
+    if not isinstance(spec, int) or isinstance(spec, bool) or spec < 1:
+        ctx.fail("must be a segment key or id (a positive integer)")
+    segment = segments.filter(pk=spec).first() if spec <= MAX_SEGMENT_ID else None
+    if segment is None:
+        ctx.fail(f"no segment with id {spec}")
+    return segment
+
+
+def segment_references(rules: Any) -> set[str | int]:
+    """The keys and ids of the segments these rules refer to (any depth, unvalidated)."""
+    found: set[str | int] = set()
+    pending = [rules]
+    while pending:  # iterative: rules are bounded, but a walk should not recurse on input
+        rule = pending.pop()
+        if isinstance(rule, list):
+            pending.extend(rule)
+        elif isinstance(rule, dict):
+            for kind, spec in rule.items():
+                if kind == "segment" and isinstance(spec, str | int) \
+                        and not isinstance(spec, bool):
+                    found.add(spec)
+                elif kind in GROUPS:
+                    pending.append(spec)
+    return found
 
 
 # --- SQL the ORM does not write ---------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audiences.api import views
+from audiences.api import segments_views, views
 
 urlpatterns = [
     path("customers/<str:external_id>/", views.CustomerView.as_view(), name="api-customer"),
@@ -13,4 +13,10 @@ urlpatterns = [
     path("me/consent/", views.MeConsentView.as_view(), name="api-me-consent"),
     path("me/events/", views.MyEventView.as_view(), name="api-me-events"),
     path("me/events/batch/", views.MyEventBatchView.as_view(), name="api-me-events-batch"),
+    path("segments/", segments_views.SegmentListView.as_view(), name="api-segments"),
+    path("segments/<str:key>/", segments_views.SegmentDetailView.as_view(), name="api-segment"),
+    path("segments/<str:key>/count/", segments_views.SegmentCountView.as_view(),
+         name="api-segment-count"),
+    path("segments/<str:key>/members/", segments_views.SegmentMembersView.as_view(),
+         name="api-segment-members"),
 ]
