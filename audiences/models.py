@@ -24,6 +24,23 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/Lisbon).")
 
 
+# API paths go on after a customer's id (/customers/{id}/token/), and servers decode %2F
+# before routing: an id ending in "/token" would read as the token endpoint of another id.
+EXTERNAL_ID_RESERVED_ENDINGS = ("/token", "/merge", "/export")
+
+
+def external_id_problem(external_id: str) -> str | None:
+    if external_id.endswith(EXTERNAL_ID_RESERVED_ENDINGS):
+        endings = ", ".join(EXTERNAL_ID_RESERVED_ENDINGS)
+        return f"An external id may not end in {endings}: its API paths would name those."
+    return None
+
+
+def validate_external_id(value: str) -> None:
+    if problem := external_id_problem(value):
+        raise ValidationError(problem)
+
+
 def customer_bucket(external_id: str) -> int:
     """Stable 0..9999 from the external id: the same customer lands in the same bucket forever,
     even if deleted and imported again."""
@@ -44,7 +61,8 @@ class Stage(models.TextChoices):
 
 
 class Customer(models.Model):
-    external_id = models.CharField(max_length=255, unique=True)
+    external_id = models.CharField(max_length=255, unique=True,
+                                   validators=[validate_external_id])
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     email = models.EmailField(blank=True)

@@ -82,13 +82,21 @@ def segment_users(segment: Segment) -> list[str]:
     sends. Found through the relations upper apps declared with PROTECT (audiences does not
     import them), a few named per kind."""
     users = []
-    for relation in Segment._meta.related_objects:
+    for relation in relations_to(Segment):
         if relation.on_delete is not PROTECT:
             continue
         rows = relation.related_model._base_manager.filter(**{relation.field.name: segment})
         named = list(rows.order_by("-pk")[:USERS_NAMED + 1])
         users += [f"{relation.related_model._meta.verbose_name} {row}" for row in named]
     return users
+
+
+def relations_to(model) -> list:
+    """Every foreign key (of any app) to ``model``, as reverse relations, hidden ones
+    (related_name="+") included: what Django's own delete would visit."""
+    return [field for field in model._meta.get_fields(include_hidden=True)
+            if field.auto_created and not field.concrete
+            and (field.one_to_many or field.one_to_one)]
 
 
 def external_ids_resolve(

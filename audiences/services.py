@@ -34,7 +34,7 @@ def customer_upsert(*, external_id: str, **fields) -> tuple[Customer, bool]:
         raise TypeError(f"customer_upsert() got unknown fields: {sorted(unknown)}")
     opted_out_topics = fields.pop("opted_out_topics", None)
     referred_by_code = fields.pop("referred_by_code", None)
-    customer, created = _customer_get_or_create_locked(external_id)
+    customer, created = customer_get_or_create_locked(external_id)
     attributes = fields.pop("attributes", None)
     if attributes is not None:
         merged = {**customer.attributes, **attributes}
@@ -71,7 +71,8 @@ def referral_record(*, customer: Customer, referral_code: str) -> Customer | Non
     return referrer
 
 
-def _customer_get_or_create_locked(external_id: str) -> tuple[Customer, bool]:
+def customer_get_or_create_locked(external_id: str) -> tuple[Customer, bool]:
+    """The customer with this external id, created if new, locked for this transaction."""
     customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
     if customer:
         return customer, False
@@ -248,6 +249,15 @@ def _announce(events: list[Event]) -> None:
 def customer_token_mint(*, customer: Customer) -> str:
     """A token the brand backend hands to its app; it authenticates as this customer only."""
     return signing.dumps({"c": customer.pk}, salt=CUSTOMER_TOKEN_SALT, compress=True)
+
+
+def customer_token_read(token: str, *, max_age: int) -> int:
+    """The primary key of the customer a token names. Raises signing.SignatureExpired for an
+    old token and signing.BadSignature for anything that is not one of ours."""
+    payload = signing.loads(token, salt=CUSTOMER_TOKEN_SALT, max_age=max_age)
+    if not isinstance(payload, dict) or type(payload.get("c")) is not int:
+        raise signing.BadSignature("Not a customer token.")
+    return payload["c"]
 
 
 # --- Segments ---------------------------------------------------------------------------------

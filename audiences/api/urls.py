@@ -1,11 +1,19 @@
 from django.urls import path
 
-from audiences.api import segments_views, views
+from audiences.api import identity_views, segments_views, views
 
+# An external id is any text, "/" included: clients percent-encode it ("a%2Fb") and the server
+# decodes it before routing, so <path:> takes it whole. The routes with a suffix come first,
+# so that ".../token/" is the token endpoint; an id may not itself end in "/token", "/merge"
+# or "/export" (audiences.models.EXTERNAL_ID_RESERVED_ENDINGS), so none is ever ambiguous.
 urlpatterns = [
-    path("customers/<str:external_id>/", views.CustomerView.as_view(), name="api-customer"),
-    path("customers/<str:external_id>/token/", views.CustomerTokenView.as_view(),
+    path("customers/<path:external_id>/token/", views.CustomerTokenView.as_view(),
          name="api-customer-token"),
+    path("customers/<path:external_id>/merge/", identity_views.CustomerMergeView.as_view(),
+         name="api-customer-merge"),
+    path("customers/<path:external_id>/export/", identity_views.CustomerExportView.as_view(),
+         name="api-customer-export"),
+    path("customers/<path:external_id>/", views.CustomerView.as_view(), name="api-customer"),
     path("events/", views.EventView.as_view(), name="api-events"),
     path("events/batch/", views.EventBatchView.as_view(), name="api-events-batch"),
     path("topics/", views.TopicListView.as_view(), name="api-topics"),

@@ -1,9 +1,12 @@
-"""Identity: merges of anonymous customers into known ones, erasures, and stage transitions
-that outlive an erased customer (so the journey reports keep counting them)."""
+"""Identity: merges of anonymous customers into known ones, erasures, stage transitions that
+outlive an erased customer (so the journey reports keep counting them), and external ids that
+do not end like the API paths that follow them."""
 
 import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
+
+import audiences.models
 
 from journeyhub.migration_ops import AlterForeignKeyNullable
 
@@ -44,6 +47,11 @@ class Migration(migrations.Migration):
             ],
             options={"indexes": [models.Index(fields=["erased_at"],
                                               name="audiences_c_erased__350732_idx")]},
+        ),
+        migrations.AlterField(  # a validator only: no change in the database
+            model_name="customer", name="external_id",
+            field=models.CharField(max_length=255, unique=True,
+                                   validators=[audiences.models.validate_external_id]),
         ),
         AlterForeignKeyNullable(
             model_name="stagetransition", name="customer",
