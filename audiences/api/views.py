@@ -33,7 +33,9 @@ from journeyhub.models import ApiKey
 
 TRACK_ATTEMPTS = 2  # a lost race on the event id index: the second try sees a duplicate
 EXTERNAL_ID = OpenApiParameter(
-    "external_id", str, OpenApiParameter.PATH, description="The customer's id in your systems."
+    "external_id", str, OpenApiParameter.PATH,
+    description="The customer's id in your systems, percent-encoded: any text, `/` as `%2F`, "
+                "`%` as `%25`, a space as `%20`. It may not end in /token, /merge or /export.",
 )
 
 
