@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -73,6 +74,8 @@ def _merge(external_id: str, data: dict) -> MergeResult:
         raise ValidationError({field: ["A customer cannot be merged into itself."]})
     try:
         return customer_merge(external_id=external_id, **target)
+    except DjangoValidationError as error:  # the token names the known customer itself
+        raise ValidationError({field: error.messages})
     except Customer.DoesNotExist:
         raise ValidationError({field: ["No customer has this id, and none was merged under "
                                        "it."]})

@@ -117,6 +117,17 @@ def test_bad_merges_are_400s_naming_the_field(brand, db, body, field, message):
     assert response.json()["errors"][field] == [message]
 
 
+def test_the_known_customers_own_token_is_not_an_anonymous_one(brand, db):
+    known = person("user-1")
+
+    response = brand.post(path("user-1", "merge/"),
+                          {"anonymous_token": customer_token_mint(customer=known)}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "anonymous_token": ["A customer cannot be merged into itself."]}
+
+
 def test_an_anonymous_customer_merged_into_another_is_a_409(brand, db):
     person("anon-1")
     brand.post(path("user-1", "merge/"), {"anonymous_id": "anon-1"}, format="json")

@@ -1,10 +1,14 @@
 """Devices and deliveries follow merges and erasures (notifications' receivers of audiences'
 customer_merging and customer_erasing)."""
 
-import pytest
+from io import StringIO
 
+import pytest
+from django.core.management import call_command
+
+from audiences.services import segment_create
 from audiences.services_identity import customer_erase, customer_merge
-from notifications.models import Delivery, Device
+from notifications.models import Delivery, Device, Send, Template
 from notifications.services import delivery_track, device_register
 from notifications.tracking import tracking_token
 from tests.audiences.identity_kit import broadcast, deliveries_of, no_controls, person, phone
@@ -27,8 +31,8 @@ def test_a_send_that_reached_both_keeps_both_rows_one_unlinked():
     result = merge("anon-1", "user-1")
 
     assert Delivery.objects.filter(send=send).count() == 2
-    assert list(Delivery.objects.filter(send=send).values_list("customer_id", flat=True)
-                .order_by("customer_id")) == [known.pk, None]
+    customers = Delivery.objects.filter(send=send).values_list("customer_id", flat=True)
+    assert sorted(customers, key=str) == sorted([known.pk, None], key=str)
     assert result.merge.moved["deliveries_unlinked"] == 1
 
 
@@ -90,3 +94,13 @@ def test_an_open_reported_for_an_erased_delivery_records_nothing_for_anyone():
     tracked = delivery_track(token=tracking_token(delivery.pk), action="opened")
 
     assert tracked.opened_at is not None and tracked.customer_id is None
+
+
+def test_the_send_command_finds_a_segment_by_key_name_or_id():
+    Template.objects.create(name="Hello", title="Hi", body="There")
+    segment = segment_create(name="Lisbon foodies", key="lisbon", rules={"all": []})
+
+    for given in ("lisbon", "Lisbon foodies", str(segment.pk)):
+        call_command("send", "Hello", "--segment", given, "--no-wait", stdout=StringIO())
+
+    assert list(Send.objects.values_list("segment_id", flat=True)) == [segment.pk] * 3
