@@ -37,8 +37,6 @@ EXTERNAL_ID = OpenApiParameter(
     description="The customer's id in your systems, percent-encoded: any text, `/` as `%2F`, "
                 "`%` as `%25`, a space as `%20`. It may not end in /token, /merge or /export.",
 )
-
-
 ERASE_DESCRIPTION = (
     "Deletes the customer's profile, consent, segment memberships, devices and events, and "
     "removes them from their deliveries, enrollments, conversions and stage transitions, "
@@ -99,7 +97,6 @@ class CustomerView(BrandApiView):
         serializer.is_valid(raise_exception=True)
         customer, created = customer_upsert(external_id=external_id, **serializer.validated_data)
         return Response(s.CustomerSerializer(customer).data, status=201 if created else 200)
-
 
     @extend_schema(
         tags=["customers"], summary="Erase a customer (right to erasure)",
