@@ -109,7 +109,8 @@ def journey_map(*, since, until, attribution_window=DEFAULT_ATTRIBUTION_WINDOW) 
 
 
 # Each exit in the range, with when the customer entered that stage: their previous transition,
-# or their creation for the stage they started in.
+# or their creation for the stage they started in. An erased customer's moves still count in
+# the matrix, but their stays are unknown.
 # Both look-ups are by index (customer, at) and primary key; COALESCE reads the customer only
 # for stays that began at sign-up.
 _STAYS_SQL = """
@@ -121,7 +122,7 @@ SELECT t.from_stage AS stage, t.at AS left_at,
                 (SELECT c.created_at FROM audiences_customer c WHERE c.id = t.customer_id))
            AS entered_at
 FROM audiences_stagetransition t
-WHERE t.at >= %s AND t.at < %s
+WHERE t.at >= %s AND t.at < %s AND t.customer_id IS NOT NULL
 """
 
 

@@ -90,11 +90,14 @@ ROLLUPS = [
         WHERE d.send_id IN ({_SENDS_SINCE})""",
     ),
     Rollup(
+        # An erased customer's rows have no customer but their erasure's id: still one
+        # customer per send. (A merge's unlinked rows have neither: their customer is counted
+        # by the row the merge could not move them beside.)
         "analytics_audienceday", "last_delivery_id", "notifications_delivery",
         f"""INSERT INTO analytics_audienceday (day, campaign_id, step_id, variant_id, targeted)
         SELECT day, campaign_id, step_id, variant_id, SUM(customers) FROM (
             SELECT {{day}} AS day, ss.campaign_id, ss.step_id, ss.variant_id,
-                   COUNT(DISTINCT d.customer_id) AS customers
+                   COUNT(DISTINCT d.customer_id) + COUNT(DISTINCT d.erasure_id) AS customers
             {_DELIVERY_FROM}
             GROUP BY {{day}}, d.send_id, ss.campaign_id, ss.step_id, ss.variant_id
         ) per_send GROUP BY day, campaign_id, step_id, variant_id""",

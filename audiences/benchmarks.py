@@ -5,6 +5,8 @@ segment_count   a four-rule segment counted by the rules compiler vs the same pr
 event_ingest    --size events posted to the batch API (batches of 1,000, real request handling
                 through django.test.Client) vs Event.objects.bulk_create of the same rows.
 
+segment_api and customer_erase are in audiences.bench_identity.
+
 Each makes sure its data set exists first (audiences.demo, idempotent) and measures both sides
 in the same run, interleaved, so a busy machine slows both alike."""
 
@@ -184,3 +186,6 @@ def _bulk_insert(items: list[dict], customers: dict[str, int]) -> None:
                   received_at=now, client_event_id=item["event_id"])
             for item in items[i:i + INGEST_BATCH]
         ])
+
+
+from audiences import bench_identity  # noqa: E402,F401  (registers segment_api, customer_erase)

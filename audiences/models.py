@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.text import slugify
 
 BUCKET_COUNT = 10_000  # holdouts and splits take ranges of 0..9999, i.e. steps of 0.01%
 REFERRAL_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
@@ -20,6 +22,23 @@ def _time_zone_names() -> frozenset[str]:
 def validate_time_zone(value: str) -> None:
     if value not in _time_zone_names():
         raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/Lisbon).")
+
+
+# API paths go on after a customer's id (/customers/{id}/token/), and servers decode %2F
+# before routing: an id ending in "/token" would read as the token endpoint of another id.
+EXTERNAL_ID_RESERVED_ENDINGS = ("/token", "/merge", "/export")
+
+
+def external_id_problem(external_id: str) -> str | None:
+    if external_id.endswith(EXTERNAL_ID_RESERVED_ENDINGS):
+        endings = ", ".join(EXTERNAL_ID_RESERVED_ENDINGS)
+        return f"An external id may not end in {endings}: its API paths would name those."
+    return None
+
+
+def validate_external_id(value: str) -> None:
+    if problem := external_id_problem(value):
+        raise ValidationError(problem)
 
 
 def customer_bucket(external_id: str) -> int:
@@ -42,7 +61,8 @@ class Stage(models.TextChoices):
 
 
 class Customer(models.Model):
-    external_id = models.CharField(max_length=255, unique=True)
+    external_id = models.CharField(max_length=255, unique=True,
+                                   validators=[validate_external_id])
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     email = models.EmailField(blank=True)
@@ -188,7 +208,10 @@ class StageRule(models.Model):
 
 
 class StageTransition(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="transitions")
+    # Null once the customer was erased: the move still counts in the journey reports.
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="transitions"
+    )
     from_stage = models.CharField(max_length=20, choices=Stage.choices)
     to_stage = models.CharField(max_length=20, choices=Stage.choices)
     at = models.DateTimeField(default=timezone.now)
@@ -212,6 +235,11 @@ class Segment(models.Model):
         STATIC = "static", "Static (uploaded list)"
 
     name = models.CharField(max_length=100, unique=True)
+    key = models.SlugField(
+        max_length=50, unique=True,
+        help_text="How the API, the send command and other segments' rules name this segment: "
+                  "letters, digits, - and _. Renaming it breaks code that uses the old key.",
+    )
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DYNAMIC)
     rules = models.JSONField(default=dict, blank=True)
@@ -220,6 +248,15 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.key:  # code that names a segment only by its name gets a key from it
+            self.key = self.key_from_name()
+        super().save(*args, **kwargs)
+
+    def key_from_name(self) -> str:
+        max_length = self._meta.get_field("key").max_length
+        return slugify(self.name)[:max_length].strip("-") or "segment"
 
 
 class SegmentMember(models.Model):
@@ -235,3 +272,45 @@ class SegmentMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} in {self.segment_id}"
+
+
+class CustomerMerge(models.Model):
+    """An anonymous customer (an id the app made before login) merged into a known one. The
+    anonymous row is gone; this record makes the same merge asked again answer the same, and
+    tells an old token of the anonymous customer where it went."""
+
+    anonymous_external_id = models.CharField(max_length=255, db_index=True)
+    anonymous_customer_id = models.BigIntegerField(db_index=True)  # the deleted row's pk
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="merges")
+    moved = models.JSONField(default=dict, help_text="How many rows of each kind moved.")
+    merged_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.anonymous_external_id} merged into {self.customer_id}"
+
+
+ERASURE_HASH_SALT = "journeyhub.customer-erasure"
+
+
+class CustomerErasure(models.Model):
+    """The record that a customer was erased: when, by whom, how many rows of each kind were
+    removed or anonymised, and a keyed hash of their external id instead of the id itself."""
+
+    external_id_hash = models.CharField(
+        max_length=64, db_index=True, editable=False,
+        help_text="HMAC-SHA256 of the external id, keyed by SECRET_KEY: it answers \"was this "
+                  "id erased?\" for someone who has the id, and gives the id to no one.",
+    )
+    erased_by = models.CharField(max_length=200)
+    erased_at = models.DateTimeField(default=timezone.now)
+    removed = models.JSONField(default=dict, help_text="Rows removed or anonymised, by kind.")
+
+    class Meta:
+        indexes = [models.Index(fields=["erased_at"])]
+
+    def __str__(self) -> str:
+        return f"Erasure #{self.pk} at {self.erased_at:%Y-%m-%d %H:%M}"
+
+    @staticmethod
+    def hash_external_id(external_id: str) -> str:
+        return salted_hmac(ERASURE_HASH_SALT, external_id, algorithm="sha256").hexdigest()

@@ -12,7 +12,6 @@ match", with no NULL trap. Compilation validates as it goes and reports every mi
 path, e.g. ``all[2].event.min_count: must be a positive integer``.
 """
 
-import json
 import math
 import re
 from collections.abc import Callable
@@ -21,17 +20,19 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import NotSupportedError
-from django.db.models import BooleanField, Count, Exists, Expression, F, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from audiences.models import BUCKET_COUNT, Event, Segment, SegmentMember, Stage, Topic, TopicOptOut
+from audiences.segment_sql import ExistsAmong, JSONKeyTest
 
 GROUPS = ("all", "any", "not")
 MAX_DEPTH = 12  # deeper nesting is a mistake, and each level is another SQL sub-expression
 MAX_LEAVES = 200  # leaf rules per compile, referenced segments included: bounds the SQL size
 MAX_DAYS = 36_500  # a century; larger windows overflow datetime arithmetic
 MAX_ERRORS = 20  # reported at once; the rest follow once these are fixed
+MAX_SEGMENT_ID = 2**63 - 1  # a larger id cannot be a primary key (and would overflow SQL)
+RULES_REQUIRED = 'Write the rules; {"all": []} matches everyone.'
 JSON_KEY = re.compile(r'[^"\\\x00-\x1f]+')  # SQLite JSON paths cannot escape these
 
 RuleCompiler = Callable[[Any, "RuleContext"], Q]
@@ -365,125 +366,49 @@ def _profile_rule(spec: Any, ctx: RuleContext) -> Q:
 
 @register_rule("segment")
 def _segment_rule(spec: Any, ctx: RuleContext) -> Q:
-    """Membership of another segment: a static one's members, or a dynamic one's rules inlined
-    (so the whole audience stays one query)."""
-    if not isinstance(spec, int) or isinstance(spec, bool) or spec < 1:
-        ctx.fail("must be a segment id (a positive integer)")
-    if spec in ctx.segment_chain:
-        cycle = " → ".join(str(pk) for pk in (*ctx.segment_chain, spec))
-        ctx.fail(f"segment {spec} refers back to itself (cycle: {cycle})")
-    segment = Segment.objects.filter(pk=spec).only("kind", "rules").first()
-    if segment is None:
-        ctx.fail(f"no segment with id {spec}")
+    """Membership of another segment, named by key ("lisbon-foodies") or id (12): a static
+    one's members, or a dynamic one's rules inlined (so the whole audience stays one query).
+    A key keeps rules portable between installations; an id survives a change of key."""
+    segment = _referenced_segment(spec, ctx)
+    if segment.pk in ctx.segment_chain:
+        cycle = " → ".join(str(pk) for pk in (*ctx.segment_chain, segment.pk))
+        ctx.fail(f"segment {segment.pk} refers back to itself (cycle: {cycle})")
     if segment.kind == Segment.Kind.STATIC:
-        members = SegmentMember.objects.filter(segment_id=spec, customer=OuterRef("pk"))
+        members = SegmentMember.objects.filter(segment_id=segment.pk, customer=OuterRef("pk"))
         return Q(Exists(members))
     nested = replace(ctx, path=f"{ctx.path}({spec})", depth=ctx.depth + 1,
-                     segment_chain=(*ctx.segment_chain, spec))
+                     segment_chain=(*ctx.segment_chain, segment.pk))
     return nested.compile(segment.rules)
 
 
-# --- SQL the ORM does not write ---------------------------------------------------------------
-
-class ExistsAmong(Expression):
-    """EXISTS (SELECT 1 FROM (<queryset>) AS among WHERE among.<column> = <customer's pk>).
-
-    For a grouped queryset (GROUP BY customer HAVING ...). Correlating the grouped query itself
-    makes PostgreSQL run it once per customer (a million index probes); over a derived table it
-    plans a hash semi-join (anti-join under NOT) that groups the events once."""
-
-    output_field = BooleanField()
-    conditional = True
-
-    def __init__(self, queryset, column: str):
-        super().__init__()
-        self.query, self.column, self.outer = queryset.query, column, F("pk")
-
-    def get_source_expressions(self):
-        return [self.outer]
-
-    def set_source_expressions(self, exprs):
-        (self.outer,) = exprs
-
-    def as_sql(self, compiler, connection):
-        inner_sql, inner_params = self.query.get_compiler(connection=connection).as_sql()
-        outer_sql, outer_params = compiler.compile(self.outer)
-        column = connection.ops.quote_name(self.column)
-        sql = f"EXISTS (SELECT 1 FROM ({inner_sql}) AS among WHERE among.{column} = {outer_sql})"
-        return sql, (*inner_params, *outer_params)
+def _referenced_segment(spec: Any, ctx: RuleContext) -> Segment:
+    segments = Segment.objects.only("pk", "kind", "rules")
+    if isinstance(spec, str) and spec:
+        segment = segments.filter(key=spec).first()
+        if segment is None:
+            ctx.fail(f"no segment with key {spec!r}")
+        return segment
+    if not isinstance(spec, int) or isinstance(spec, bool) or spec < 1:
+        ctx.fail("must be a segment key or id (a positive integer)")
+    segment = segments.filter(pk=spec).first() if spec <= MAX_SEGMENT_ID else None
+    if segment is None:
+        ctx.fail(f"no segment with id {spec}")
+    return segment
 
 
-# --- JSON key tests in SQL ----------------------------------------------------------------------
-
-class JSONKeyTest(Expression):
-    """A test on one top-level key of a JSON column that is never SQL NULL, for PostgreSQL
-    (jsonb) and SQLite (JSON1). A comparison matches only a stored value of the same JSON type
-    as ``value``: numbers compare as numbers (9 < 10), "10" is not a number, true is not 1.
-
-    ops: has, eq, lt, gt, lte, gte, text_has (case-insensitive substring of a string),
-    list_has (a list holding an element equal to ``value``)."""
-
-    output_field = BooleanField()
-    conditional = True
-    COMPARE = {"eq": "=", "lt": "<", "gt": ">", "lte": "<=", "gte": ">="}
-    PG_TYPES = {"number": "number", "string": "string", "boolean": "boolean"}
-    SQLITE_TYPES = {"number": "'integer', 'real'", "string": "'text'", "boolean": "'true', 'false'"}
-
-    def __init__(self, column: str, key: str, op: str, value=None):
-        super().__init__()
-        self.source, self.key, self.op, self.value = F(column), key, op, value
-
-    def get_source_expressions(self):
-        return [self.source]
-
-    def set_source_expressions(self, exprs):
-        (self.source,) = exprs
-
-    @property
-    def value_type(self) -> str:
-        if isinstance(self.value, bool):
-            return "boolean"
-        return "string" if isinstance(self.value, str) else "number"
-
-    def _column(self, compiler) -> str:
-        sql, params = compiler.compile(self.source)
-        if params:  # always a plain column here; its SQL is repeated below
-            raise NotSupportedError("JSONKeyTest takes a column, not an expression.")
-        return sql
-
-    def as_sql(self, compiler, connection):
-        raise NotSupportedError("Segment rules on JSON run on PostgreSQL and SQLite only.")
-
-    def as_postgresql(self, compiler, connection):
-        col, key = self._column(compiler), self.key
-        typed = f"COALESCE(jsonb_typeof({col} -> %s), '') = %s"
-        if self.op == "has":
-            return f"({col} ? %s)", [key]
-        if self.op == "text_has":
-            return f"({typed} AND ({col} ->> %s) ILIKE %s)", [key, "string", key, _like(self.value)]
-        if self.op == "list_has":
-            return f"({typed} AND ({col} -> %s) @> %s::jsonb)", [key, "array", key,
-                                                                  json.dumps([self.value])]
-        sql = f"({typed} AND ({col} -> %s) {self.COMPARE[self.op]} %s::jsonb)"
-        return sql, [key, self.PG_TYPES[self.value_type], key, json.dumps(self.value)]
-
-    def as_sqlite(self, compiler, connection):
-        col, path = self._column(compiler), "$." + json.dumps(self.key)
-        if self.op == "has":
-            return f"(json_type({col}, %s) IS NOT NULL)", [path]
-        typed = f"COALESCE(json_type({col}, %s), '')"
-        if self.op == "text_has":
-            sql = f"({typed} = 'text' AND json_extract({col}, %s) LIKE %s ESCAPE '\\')"
-            return sql, [path, path, _like(self.value)]
-        types = self.SQLITE_TYPES[self.value_type]
-        if self.op == "list_has":
-            item = f"SELECT 1 FROM json_each({col}, %s) AS item WHERE item.type IN ({types})"
-            return f"({typed} = 'array' AND EXISTS ({item} AND item.value = %s))", [
-                path, path, self.value]
-        sql = f"({typed} IN ({types}) AND json_extract({col}, %s) {self.COMPARE[self.op]} %s)"
-        return sql, [path, path, self.value]
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def segment_references(rules: Any) -> set[str | int]:
+    """The keys and ids of the segments these rules refer to (any depth, unvalidated)."""
+    found: set[str | int] = set()
+    pending = [rules]
+    while pending:  # iterative: rules are bounded, but a walk should not recurse on input
+        rule = pending.pop()
+        if isinstance(rule, list):
+            pending.extend(rule)
+        elif isinstance(rule, dict):
+            for kind, spec in rule.items():
+                if kind == "segment" and isinstance(spec, str | int) \
+                        and not isinstance(spec, bool):
+                    found.add(spec)
+                elif kind in GROUPS:
+                    pending.append(spec)
+    return found

@@ -34,7 +34,7 @@ def customer_upsert(*, external_id: str, **fields) -> tuple[Customer, bool]:
         raise TypeError(f"customer_upsert() got unknown fields: {sorted(unknown)}")
     opted_out_topics = fields.pop("opted_out_topics", None)
     referred_by_code = fields.pop("referred_by_code", None)
-    customer, created = _customer_get_or_create_locked(external_id)
+    customer, created = customer_get_or_create_locked(external_id)
     attributes = fields.pop("attributes", None)
     if attributes is not None:
         merged = {**customer.attributes, **attributes}
@@ -71,7 +71,8 @@ def referral_record(*, customer: Customer, referral_code: str) -> Customer | Non
     return referrer
 
 
-def _customer_get_or_create_locked(external_id: str) -> tuple[Customer, bool]:
+def customer_get_or_create_locked(external_id: str) -> tuple[Customer, bool]:
+    """The customer with this external id, created if new, locked for this transaction."""
     customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
     if customer:
         return customer, False
@@ -250,20 +251,36 @@ def customer_token_mint(*, customer: Customer) -> str:
     return signing.dumps({"c": customer.pk}, salt=CUSTOMER_TOKEN_SALT, compress=True)
 
 
+def customer_token_read(token: str, *, max_age: int) -> int:
+    """The primary key of the customer a token names. Raises signing.SignatureExpired for an
+    old token and signing.BadSignature for anything that is not one of ours."""
+    payload = signing.loads(token, salt=CUSTOMER_TOKEN_SALT, max_age=max_age)
+    if not isinstance(payload, dict) or type(payload.get("c")) is not int:
+        raise signing.BadSignature("Not a customer token.")
+    return payload["c"]
+
+
 # --- Segments ---------------------------------------------------------------------------------
 # The segment section keeps its own imports so that it reads on its own.
 from collections.abc import Iterable  # noqa: E402
 
 from audiences.models import Segment, SegmentMember  # noqa: E402
 from audiences.segments import validate_rules  # noqa: E402
-from audiences.selectors import UnknownExternalIds, external_ids_resolve  # noqa: E402
+from audiences.selectors import (  # noqa: E402
+    UnknownExternalIds,
+    external_ids_resolve,
+    segment_key_change_problem,
+    segment_referrers,
+    segment_users,
+)
 
 
 @transaction.atomic
 def segment_save(*, segment: Segment) -> Segment:
     """Validate and store a segment, new or changed. A dynamic segment's rules must compile
     (which also refuses reference cycles and unknown topics); a static segment keeps no rules,
-    its members come from segment_members_replace."""
+    its members come from segment_members_replace. A key that other segments' rules name
+    cannot change under them."""
     if segment.kind == Segment.Kind.STATIC:
         segment.rules = {}
     else:
@@ -271,16 +288,44 @@ def segment_save(*, segment: Segment) -> Segment:
             validate_rules(segment.rules, segment_id=segment.pk)
         except ValidationError as error:
             raise ValidationError({"rules": error.messages})
+    segment.key = segment.key or segment.key_from_name()
+    _segment_key_change_check(segment)
     segment.full_clean()
     segment.save()
     return segment
 
 
+def _segment_key_change_check(segment: Segment) -> None:
+    problem = segment_key_change_problem(segment, segment.key)
+    if problem:
+        raise ValidationError({"key": problem})
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def segment_create(*, name: str, kind: str = Segment.Kind.DYNAMIC, rules=None,
-                   description: str = "") -> Segment:
-    segment = Segment(name=name, kind=kind, rules={} if rules is None else rules,
+                   description: str = "", key: str = "") -> Segment:
+    segment = Segment(name=name, key=key, kind=kind, rules={} if rules is None else rules,
                       description=description)
     return segment_save(segment=segment)
+
+
+@transaction.atomic
+def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment that nothing uses. Raises ValidationError naming what uses it: other
+    segments' rules, or the campaigns, steps and sends that point at it (those keep their
+    history, so the segment stays)."""
+    referrers = [other.name for other in segment_referrers(segment)]
+    if referrers:
+        raise ValidationError(f"The rules of {_listed(referrers)} use this segment.")
+    users = segment_users(segment)
+    if users:
+        raise ValidationError(f"This segment is used by {_listed(users)}.")
+    SegmentMember.objects.filter(segment=segment).delete()  # one DELETE, however long the list
+    segment.delete()
 
 
 @transaction.atomic
@@ -292,17 +337,42 @@ def segment_members_replace(*, segment: Segment, external_ids: Iterable[str]) ->
     numbers match the file). If any id names no customer, raises ValidationError listing the
     first 20 with their line numbers, and nothing changes. Ids go in chunks: memory stays
     bounded, and each chunk is one lookup and one INSERT."""
+    _static_locked(segment)
+    SegmentMember.objects.filter(segment=segment).delete()
+    _members_add(segment, external_ids)
+    return SegmentMember.objects.filter(segment=segment).count()
+
+
+@transaction.atomic
+def segment_members_change(*, segment: Segment, add: Iterable[str] = (),
+                           remove: Iterable[str] = ()) -> dict[str, int]:
+    """Add and remove members of a static segment by external id. Returns {"added",
+    "removed", "count"}. An id to add that names no customer fails the whole change, as in
+    segment_members_replace; an id to remove that names no member is already not one."""
+    _static_locked(segment)
+    members = SegmentMember.objects.filter(segment=segment)
+    before = members.count()
+    removed = 0
+    for known, _ in external_ids_resolve(remove):
+        removed += members.filter(customer_id__in=list(known.values())).delete()[0]
+    _members_add(segment, add)
+    count = members.count()
+    return {"added": count - before + removed, "removed": removed, "count": count}
+
+
+def _static_locked(segment: Segment) -> None:
     if segment.kind != Segment.Kind.STATIC:
         raise ValidationError("Only a static segment takes an uploaded member list.")
-    Segment.objects.select_for_update().get(pk=segment.pk)  # one replace at a time
-    SegmentMember.objects.filter(segment=segment).delete()
+    Segment.objects.select_for_update().get(pk=segment.pk)  # one change at a time
+
+
+def _members_add(segment: Segment, external_ids: Iterable[str]) -> None:
     unknown = UnknownExternalIds()
     for known, missing in external_ids_resolve(external_ids):
         unknown.add(missing)
         if not unknown.total:  # once doomed, only count the rest; the rollback undoes all
             SegmentMember.objects.bulk_create(
                 [SegmentMember(segment=segment, customer_id=pk) for pk in known.values()],
-                ignore_conflicts=True,  # an id listed twice
+                ignore_conflicts=True,  # an id listed twice, or already a member
             )
     unknown.raise_if_any()
-    return SegmentMember.objects.filter(segment=segment).count()

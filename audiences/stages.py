@@ -81,6 +81,37 @@ def stage_rules_apply_to_events(*, events: list[Event]) -> list[StageTransition]
     return transitions
 
 
+def stage_rules_plan_for_merge(*, anonymous: Customer, known: Customer
+                               ) -> list[tuple[StageRule, Event]]:
+    """What the event rules make of the anonymous customer's events once they are the known
+    customer's: per active rule, the anonymous customer's first event it reacts to, unless
+    the rule counts only a first time and the known customer already had one. Call before
+    the events move; one indexed query or two per rule."""
+    plan = []
+    for rule in StageRule.objects.filter(is_active=True, kind=StageRule.Kind.EVENT):
+        first = (Event.objects.filter(customer=anonymous, name=rule.event_name)
+                 .order_by("occurred_at", "pk").first())
+        if first is None:
+            continue
+        if rule.first_time_only and Event.objects.filter(
+                customer=known, name=rule.event_name).exists():
+            continue
+        plan.append((rule, first))
+    return plan
+
+
+def stage_rules_apply_plan(*, customer: Customer, plan: list[tuple[StageRule, Event]],
+                           ) -> list[StageTransition]:
+    """Run a merge's plan on the known customer, rule by rule in priority order, as if the
+    events had been tracked for them: each rule moves them only out of its source stages."""
+    transitions = []
+    for rule, event in plan:
+        cause = f"{rule.name}: {rule.event_name} event (merged from an anonymous customer)"
+        transitions += _move(customer_ids=[customer.pk], rule=rule, cause=cause,
+                             events_by_customer={customer.pk: event})
+    return transitions
+
+
 def stage_rules_apply_inactivity(*, now=None) -> int:
     """Move customers with no event for each inactivity rule's days. Returns how many moved.
 

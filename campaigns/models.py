@@ -328,11 +328,15 @@ class Enrollment(models.Model):
         CAMPAIGN_ENDED = "campaign_ended", "Campaign ended or archived"
         STEP_REMOVED = "step_removed", "Its step was removed"
         ERROR = "error", "A step failed for it (see the worker log)"
+        MERGED = "merged", "The customer was merged into another one, already enrolled"
+        ERASED = "erased", "The customer was erased"
 
     id = models.BigAutoField(primary_key=True)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="enrollments")
+    # Null once the customer was erased (the enrollment has exited): reports keep counting it.
     customer = models.ForeignKey(
-        "audiences.Customer", on_delete=models.CASCADE, related_name="enrollments"
+        "audiences.Customer", null=True, blank=True, on_delete=models.CASCADE,
+        related_name="enrollments",
     )
     step = models.ForeignKey(
         Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollments"
@@ -406,8 +410,8 @@ class Conversion(models.Model):
     enrollment = models.OneToOneField(
         Enrollment, on_delete=models.CASCADE, related_name="conversion"
     )
-    customer = models.ForeignKey(
-        "audiences.Customer", on_delete=models.CASCADE, related_name="+"
+    customer = models.ForeignKey(  # null once the customer was erased, as for enrollments
+        "audiences.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     group = models.CharField(max_length=10, choices=Enrollment.Group.choices)
     event = models.ForeignKey(

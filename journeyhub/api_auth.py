@@ -92,6 +92,7 @@ class HasScope(permissions.BasePermission):
     """The API key holds the scope the view requires for this method.
 
     Views declare ``required_scopes = {"GET": "customers:read", "PUT": "customers:write"}``; a
+    tuple of scopes means any one of them will do (``("segments:read", "campaigns")``). A
     method the view handles but does not list is refused, so a forgotten entry fails closed."""
 
     message = "This API key lacks the required scope."
@@ -100,12 +101,14 @@ class HasScope(permissions.BasePermission):
         method = "GET" if request.method == "HEAD" else request.method
         if method == "OPTIONS" or not hasattr(view, method.lower()):
             return True  # metadata, or a 405 from the view
-        scope = view.required_scopes.get(method)
-        if not isinstance(request.auth, ApiKey) or scope is None:
+        scopes = view.required_scopes.get(method)
+        if not isinstance(request.auth, ApiKey) or scopes is None:
             self.message = "This endpoint needs an API key."
             return False
-        if not request.auth.has_scope(scope):
-            self.message = f"This API key lacks the scope '{scope}'."
+        scopes = (scopes,) if isinstance(scopes, str) else tuple(scopes)
+        if not any(request.auth.has_scope(scope) for scope in scopes):
+            alternatives = "".join(f" (or '{scope}')" for scope in scopes[1:])
+            self.message = f"This API key lacks the scope '{scopes[0]}'{alternatives}."
             return False
         return True
 

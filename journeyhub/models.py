@@ -16,7 +16,9 @@ class ApiKey(models.Model):
         CUSTOMERS_WRITE = "customers:write", "Upsert customers"
         EVENTS_WRITE = "events:write", "Track events"
         TOKENS_WRITE = "tokens:write", "Mint customer tokens"
-        CAMPAIGNS = "campaigns", "Manage campaigns and templates"
+        SEGMENTS_READ = "segments:read", "Read segments, their counts and members"
+        SEGMENTS_WRITE = "segments:write", "Manage segments and static members"
+        CAMPAIGNS = "campaigns", "Manage campaigns and templates (and read segments)"
         ANALYTICS_READ = "analytics:read", "Read analytics reports"
 
     name = models.CharField(max_length=100)

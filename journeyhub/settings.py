@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "StepKindEnum": "campaigns.models.Step.Kind",
         "DeviceKindEnum": "notifications.models.Device.Kind",
+        "SegmentKindEnum": "audiences.models.Segment.Kind",
     },
 }
 # Lifetime of the customer tokens the brand backend mints for its app.

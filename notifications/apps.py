@@ -5,5 +5,14 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self) -> None:
-        # Teach the segment compiler the "device" rule; audiences cannot import us.
-        from notifications import segment_rules  # noqa: F401
+        # audiences cannot import us: we teach its segment compiler the "device" rule, follow
+        # its merges and erasures, and add our rows to its customers' data exports.
+        from audiences.signals import customer_erasing, customer_merging
+        from notifications import receivers, segment_rules  # noqa: F401
+        from notifications.api import access
+
+        customer_merging.connect(receivers.on_customer_merging,
+                                 dispatch_uid="notifications.customer_merging")
+        customer_erasing.connect(receivers.on_customer_erasing,
+                                 dispatch_uid="notifications.customer_erasing")
+        access.register_sections()

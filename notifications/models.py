@@ -234,13 +234,22 @@ class Delivery(models.Model):
         PROVIDER_REJECTED = "provider_rejected", "Refused by the provider"
         RETRIES_EXHAUSTED = "retries_exhausted", "Temporary errors, gave up"
         SEND_CANCELLED = "send_cancelled", "Send cancelled"
+        CUSTOMER_ERASED = "customer_erased", "Customer erased before sending"
 
     id = models.BigAutoField(primary_key=True)
     send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="deliveries")
-    customer = models.ForeignKey("audiences.Customer", on_delete=models.CASCADE, related_name="+")
+    # Null once the customer was erased (or, for a row a merge could not move, merged): the
+    # row still counts in reports.
+    customer = models.ForeignKey(
+        "audiences.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     device = models.ForeignKey(
         Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
     )
+    # The audiences.CustomerErasure that removed the customer: the rollups count an erased
+    # customer once per send by it. A plain id, like the rollups' own: no index or constraint
+    # to build on a big log.
+    erasure_id = models.BigIntegerField(null=True, blank=True, editable=False)
     kind = models.CharField(max_length=10, choices=Device.Kind.choices, blank=True)
     application_id = models.CharField(max_length=64, blank=True)
     batch_no = models.IntegerField(null=True, blank=True)

@@ -312,7 +312,7 @@ def delivery_track(*, token: str, action: str, customer: Customer | None = None)
             raise ValidationError({"token": ValidationError(
                 f"Already reported as {action}.", code="already_reported")})
         delivery = Delivery.objects.select_related("customer", "send").get(pk=delivery_id)
-        if action == "opened":
+        if action == "opened" and delivery.customer is not None:  # None: erased since
             event_track(customer=delivery.customer, name="notification_opened", occurred_at=now,
                         properties={"delivery_id": delivery_id, "send_id": delivery.send_id,
                                     "source": delivery.send.source},

@@ -1,1 +1,1 @@
-from audiences.admin import customers, segments  # noqa: F401  (registers the model admins)
+from audiences.admin import customers, identity, segments  # noqa: F401  (registers the model admins)

@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
+from audiences.admin.identity import CustomerDataRightsMixin
 from audiences.models import Customer, Event, Stage, StageRule, StageTransition, Topic
 from audiences.resources import CustomerExportResource, CustomerResource
 from audiences.stages import customer_stage_set
@@ -70,7 +71,7 @@ class LocaleFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ImportExportModelAdmin):
+class CustomerAdmin(CustomerDataRightsMixin, ImportExportModelAdmin):
     list_display = (
         "external_id", "full_name", "email", "stage", "last_seen_at", "locale", "created_at",
     )
@@ -80,7 +81,7 @@ class CustomerAdmin(ImportExportModelAdmin):
     raw_id_fields = ("referred_by",)
     readonly_fields = (
         "bucket", "referral_code", "stage_changed_at", "last_seen_at", "created_at",
-        "updated_at", "recent_events", "stage_history",
+        "updated_at", "recent_events", "stage_history", "data_rights",
     )
     fieldsets = (
         (None, {"fields": ("external_id", "first_name", "last_name", "email", "referred_by")}),
@@ -88,6 +89,7 @@ class CustomerAdmin(ImportExportModelAdmin):
         ("Preferences", {"fields": ("locale", "time_zone", "push_opt_out", "attributes")}),
         ("Identity", {"fields": ("bucket", "referral_code", "created_at", "updated_at")}),
         ("Activity", {"fields": ("recent_events",)}),
+        ("Data rights", {"fields": ("data_rights",)}),
     )
     show_full_result_count = False
     paginator = EstimatedCountPaginator

@@ -12,11 +12,12 @@ from django.http import JsonResponse
 from django.urls import NoReverseMatch, path, reverse
 
 from audiences.models import Customer, Segment
-from audiences.segments import validate_rules
+from audiences.segments import RULES_REQUIRED, validate_rules
 from audiences.selectors import (
     customers_matching,
     external_ids_check,
     segment_count,
+    segment_key_change_problem,
     segment_sample,
 )
 from audiences.services import segment_members_replace, segment_save
@@ -27,6 +28,10 @@ RULES_HELP = (
     'event, last_seen, consent, bucket, profile, segment, device. Example: {"all": [{"stage": '
     '{"in": ["engagement"]}}, {"event": {"name": "purchase", "min_count": 2, '
     '"within_days": 30}}]}. The full grammar is under "Rule reference" below.'
+)
+KEY_HELP = (
+    "How the API, the send command and other segments' rules name this segment (letters, "
+    "digits, - and _); empty: made from the name. Code that uses the old key stops finding it."
 )
 MEMBER_FILE_HELP = (
     "CSV or TXT, UTF-8: one external id per line, or a CSV whose header has an external_id "
@@ -106,13 +111,18 @@ class SegmentForm(forms.ModelForm):
     member_file = forms.FileField(
         required=False, label="Upload members", help_text=MEMBER_FILE_HELP
     )
+    key = forms.SlugField(
+        max_length=50, required=False, help_text=KEY_HELP,
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+    )
 
     class Meta:
         model = Segment
-        fields = ("name", "description", "kind", "rules")
+        fields = ("name", "key", "description", "kind", "rules")
 
     def clean(self):
         data = super().clean()
+        self._clean_key(data)
         kind = data.get("kind")
         if kind == Segment.Kind.DYNAMIC and "rules" in data:
             self._clean_rules(data["rules"])
@@ -122,9 +132,16 @@ class SegmentForm(forms.ModelForm):
             self._clean_member_file(kind, data["member_file"])
         return data
 
+    def _clean_key(self, data) -> None:
+        if not data.get("key") and data.get("name"):
+            data["key"] = Segment(name=data["name"]).key_from_name()
+        problem = segment_key_change_problem(self.instance, data.get("key"))
+        if problem:
+            self.add_error("key", problem)
+
     def _clean_rules(self, rules) -> None:
         if rules is None:
-            self.add_error("rules", 'Write the rules; {"all": []} matches everyone.')
+            self.add_error("rules", RULES_REQUIRED)
             return
         try:
             validate_rules(rules, segment_id=self.instance.pk)
@@ -145,13 +162,14 @@ class SegmentForm(forms.ModelForm):
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     form = SegmentForm
-    list_display = ("name", "kind", "updated_at")
+    list_display = ("name", "key", "kind", "updated_at")
     list_filter = ("kind",)
-    search_fields = ("name", "description")
+    search_fields = ("name", "key", "description")
     ordering = ("name",)
     show_full_result_count = False
+    prepopulated_fields = {"key": ("name",)}
     fieldsets = (
-        (None, {"fields": ("name", "description", "kind")}),
+        (None, {"fields": ("name", "key", "description", "kind")}),
         ("Rules", {"fields": ("rules",), "classes": ("jh-when-dynamic",)}),
         ("Members", {"fields": ("member_file",), "classes": ("jh-when-static",)}),
     )

@@ -10,8 +10,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.views import APIView
 
-from audiences.models import Customer
-from audiences.services import CUSTOMER_TOKEN_SALT
+from audiences.models import Customer, CustomerMerge
+from audiences.services import customer_token_read
 from journeyhub.api_auth import Principal, authorization_credentials
 from journeyhub.api_errors import StrictJSONParser
 
@@ -25,6 +25,12 @@ class CustomerTokenAuthentication(authentication.BaseAuthentication):
             return None
         customer_pk = self._customer_pk(token)
         customer = Customer.objects.filter(pk=customer_pk).first()
+        if customer is None and CustomerMerge.objects.filter(
+                anonymous_customer_id=customer_pk).exists():
+            raise exceptions.AuthenticationFailed(
+                "This customer was merged into another one at login: use the token the "
+                "backend got for that one.", code="customer_merged"
+            )
         if customer is None:
             raise exceptions.AuthenticationFailed(
                 "The customer of this token no longer exists.", code="customer_deleted"
@@ -37,9 +43,7 @@ class CustomerTokenAuthentication(authentication.BaseAuthentication):
     @staticmethod
     def _customer_pk(token: str) -> int:
         try:
-            payload = signing.loads(
-                token, salt=CUSTOMER_TOKEN_SALT, max_age=settings.CUSTOMER_TOKEN_MAX_AGE_SECONDS
-            )
+            return customer_token_read(token, max_age=settings.CUSTOMER_TOKEN_MAX_AGE_SECONDS)
         except signing.SignatureExpired:
             raise exceptions.AuthenticationFailed(
                 "This customer token has expired.", code="token_expired"
@@ -48,11 +52,6 @@ class CustomerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "This customer token is invalid.", code="token_invalid"
             )
-        if not isinstance(payload, dict) or type(payload.get("c")) is not int:
-            raise exceptions.AuthenticationFailed(
-                "This customer token is invalid.", code="token_invalid"
-            )
-        return payload["c"]
 
 
 class CustomerTokenScheme(OpenApiAuthenticationExtension):

@@ -17,7 +17,7 @@ from audiences.api.serializers import (
     EXTERNAL_ID_MAX,
     FUTURE_TOLERANCE,
 )
-from audiences.models import Customer
+from audiences.models import Customer, external_id_problem
 from audiences.services import EventInput
 
 BATCH_MAX = 1000  # one request, one transaction: bigger batches hold locks too long
@@ -50,9 +50,7 @@ def parse_event_items(items: Sequence, *, now: datetime, customer: Customer | No
             properties=_properties(raw, errors),
             occurred_at=_occurred_at(raw, now, errors),
             client_event_id=_text(raw, "event_id", EVENT_ID_MAX, errors, required=False),
-            customer_external_id=(
-                None if customer else _text(raw, "customer_id", EXTERNAL_ID_MAX, errors)
-            ),
+            customer_external_id=None if customer else _customer_id(raw, errors),
             customer=customer,
         )
         if errors:
@@ -81,6 +79,13 @@ def _text(raw: dict, name: str, max_length: int, errors: ItemErrors, *,
         errors.add(name, "This field may not be blank.")
     elif len(value) > max_length:
         errors.add(name, f"Ensure this field has no more than {max_length} characters.")
+    return value
+
+
+def _customer_id(raw: dict, errors: ItemErrors) -> str | None:
+    value = _text(raw, "customer_id", EXTERNAL_ID_MAX, errors)
+    if value and "customer_id" not in errors and (problem := external_id_problem(value)):
+        errors.add("customer_id", problem)
     return value
 
 

@@ -4,7 +4,15 @@ from datetime import timedelta
 
 from rest_framework import serializers
 
-from audiences.models import Customer, Event, Topic, TopicOptOut, validate_time_zone
+from audiences.models import (
+    Customer,
+    Event,
+    Topic,
+    TopicOptOut,
+    external_id_problem,
+    validate_external_id,
+    validate_time_zone,
+)
 from journeyhub.api_errors import StrictFieldsMixin
 from journeyhub.json_rules import UNSTORABLE_TEXT
 
@@ -126,7 +134,7 @@ class EventSerializer(StrictFieldsMixin, serializers.Serializer):
     batches without a serializer per item; tests hold the two to the same answers."""
 
     customer_id = serializers.CharField(
-        max_length=EXTERNAL_ID_MAX, trim_whitespace=False,
+        max_length=EXTERNAL_ID_MAX, trim_whitespace=False, validators=[validate_external_id],
         help_text="The customer's external id; an unknown id creates the customer.",
     )
     name = serializers.CharField(max_length=EVENT_NAME_MAX, trim_whitespace=False)
@@ -185,4 +193,57 @@ def external_id_errors(external_id: str) -> list[str]:
         return [f"Ensure this field has no more than {EXTERNAL_ID_MAX} characters."]
     if UNSTORABLE_TEXT.search(external_id):
         return ["Must not contain NUL characters or lone surrogates."]
-    return []
+    problem = external_id_problem(external_id)
+    return [problem] if problem else []
+
+
+class CustomerMergeSerializer(StrictFieldsMixin, serializers.Serializer):
+    """Who to merge: the anonymous customer by external id (your backend knows it), or the
+    app's customer token for it (which proves the app holds that anonymous customer)."""
+
+    anonymous_id = serializers.CharField(
+        max_length=EXTERNAL_ID_MAX, required=False, trim_whitespace=False,
+        help_text="The anonymous customer's external id (the id the app made).",
+    )
+    anonymous_token = serializers.CharField(
+        max_length=4096, required=False, write_only=True,
+        help_text="Instead of anonymous_id: the customer token the app used before login.",
+    )
+    issue_token = serializers.BooleanField(
+        default=False, help_text="Also mint a token for the known customer (needs tokens:write), "
+                                 "for the app to use from now on.",
+    )
+
+    def validate(self, data: dict) -> dict:
+        if ("anonymous_id" in data) == ("anonymous_token" in data):
+            raise serializers.ValidationError("Give anonymous_id or anonymous_token (one).")
+        return data
+
+
+class CustomerMergeResultSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["merged", "already_merged"],
+        help_text="already_merged: this merge was done before; nothing moved now.",
+    )
+    anonymous_id = serializers.CharField()
+    merged_at = serializers.DateTimeField()
+    moved = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Rows moved to the known customer, by kind (events, devices, deliveries, "
+                  "enrollments...).",
+    )
+    customer = CustomerSerializer(help_text="The known customer after the merge.")
+    token = serializers.CharField(required=False, help_text="Only with issue_token.")
+    expires_at = serializers.DateTimeField(required=False, help_text="Only with issue_token.")
+
+
+class CustomerErasureSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["erased", "already_erased"],
+        help_text="already_erased: a customer with this id was erased before.",
+    )
+    erased_at = serializers.DateTimeField()
+    removed = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Rows deleted or anonymised, by kind.",
+    )

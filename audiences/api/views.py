@@ -26,13 +26,23 @@ from audiences.services import (
     customer_upsert,
     events_track,
 )
+from audiences.services_identity import customer_erase, customer_erasure_find
 from journeyhub.api_auth import ApiKeyAuthentication, HasScope
 from journeyhub.api_errors import StrictFieldsMixin, StrictJSONParser, error_responses
 from journeyhub.models import ApiKey
 
 TRACK_ATTEMPTS = 2  # a lost race on the event id index: the second try sees a duplicate
 EXTERNAL_ID = OpenApiParameter(
-    "external_id", str, OpenApiParameter.PATH, description="The customer's id in your systems."
+    "external_id", str, OpenApiParameter.PATH,
+    description="The customer's id in your systems, percent-encoded: any text, `/` as `%2F`, "
+                "`%` as `%25`, a space as `%20`. It may not end in /token, /merge or /export.",
+)
+ERASE_DESCRIPTION = (
+    "Deletes the customer's profile, consent, segment memberships, devices and events, and "
+    "removes them from their deliveries, enrollments, conversions and stage transitions, "
+    "which stay (without anyone) so reports keep their counts. Records the erasure: when, by "
+    "which key, how many rows of each kind, and a keyed hash of the external id. Asked again "
+    "for the same id, answers `already_erased` with the first record."
 )
 
 
@@ -50,7 +60,7 @@ class EmptyBodySerializer(StrictFieldsMixin, serializers.Serializer):
     """For endpoints that take no fields: anything sent is reported, not ignored."""
 
 
-def _customer_or_404(external_id: str) -> Customer:
+def customer_or_404(external_id: str) -> Customer:
     customer = None
     if not s.external_id_errors(external_id):  # an id we could never store is simply unknown
         customer = Customer.objects.filter(external_id=external_id).first()
@@ -60,14 +70,15 @@ def _customer_or_404(external_id: str) -> Customer:
 
 
 class CustomerView(BrandApiView):
-    required_scopes = {"GET": ApiKey.Scope.CUSTOMERS_READ, "PUT": ApiKey.Scope.CUSTOMERS_WRITE}
+    required_scopes = {"GET": ApiKey.Scope.CUSTOMERS_READ, "PUT": ApiKey.Scope.CUSTOMERS_WRITE,
+                       "DELETE": ApiKey.Scope.CUSTOMERS_WRITE}
 
     @extend_schema(
         tags=["customers"], summary="Read a customer", parameters=[EXTERNAL_ID],
         responses={200: s.CustomerSerializer, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request, external_id):
-        return Response(s.CustomerSerializer(_customer_or_404(external_id)).data)
+        return Response(s.CustomerSerializer(customer_or_404(external_id)).data)
 
     @extend_schema(
         tags=["customers"], summary="Create or update a customer", parameters=[EXTERNAL_ID],
@@ -87,6 +98,36 @@ class CustomerView(BrandApiView):
         customer, created = customer_upsert(external_id=external_id, **serializer.validated_data)
         return Response(s.CustomerSerializer(customer).data, status=201 if created else 200)
 
+    @extend_schema(
+        tags=["customers"], summary="Erase a customer (right to erasure)",
+        parameters=[EXTERNAL_ID], description=ERASE_DESCRIPTION,
+        responses={200: s.CustomerErasureSerializer, **error_responses(401, 403, 404, 429)},
+    )
+    def delete(self, request, external_id):
+        customer = None
+        if not s.external_id_errors(external_id):
+            customer = Customer.objects.filter(external_id=external_id).first()
+        if customer is None:
+            return Response(_erasure_body(_earlier_erasure(external_id), already=True))
+        api_key = request.auth
+        erasure = customer_erase(customer=customer,
+                                 erased_by=f"API key {api_key.name} ({api_key.prefix})")
+        return Response(_erasure_body(erasure, already=False))
+
+
+def _earlier_erasure(external_id: str):
+    erasure = None if s.external_id_errors(external_id) else customer_erasure_find(external_id)
+    if erasure is None:
+        raise NotFound(f"No customer with external id {external_id!r}.")
+    return erasure
+
+
+def _erasure_body(erasure, *, already: bool) -> dict:
+    return s.CustomerErasureSerializer({
+        "status": "already_erased" if already else "erased",
+        "erased_at": erasure.erased_at, "removed": erasure.removed,
+    }).data
+
 
 class CustomerTokenView(BrandApiView):
     required_scopes = {"POST": ApiKey.Scope.TOKENS_WRITE}
@@ -98,7 +139,7 @@ class CustomerTokenView(BrandApiView):
     )
     def post(self, request, external_id):
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
-        customer = _customer_or_404(external_id)
+        customer = customer_or_404(external_id)
         token = customer_token_mint(customer=customer)
         # The token's own timestamp is taken a moment earlier: it expires no later than this.
         expires_at = timezone.now() + timedelta(seconds=settings.CUSTOMER_TOKEN_MAX_AGE_SECONDS)

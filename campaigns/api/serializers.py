@@ -53,6 +53,17 @@ def _pk_field(queryset, **kwargs):
     )
 
 
+def _segment_field(**kwargs):
+    """A segment named by its key, as the segments API names it: a journey and its audiences
+    then read the same on every installation, whatever ids the rows got."""
+    return serializers.SlugRelatedField(
+        slug_field="key", queryset=Segment.objects.all(), required=False, allow_null=True,
+        error_messages={"does_not_exist": "No segment with key '{value}'.",
+                        "invalid": "Give a segment key (a string)."},
+        help_text="The segment's key.", **kwargs,
+    )
+
+
 class VariantSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     template = _pk_field(Template.objects.all())
     weight = serializers.IntegerField(min_value=0, max_value=10_000, default=50)
@@ -77,7 +88,7 @@ class StepSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         help_text="Branches: the step number on no / timed out; null: exit.",
     )
     template = _pk_field(Template.objects.all(), required=False, allow_null=True)
-    segment = _pk_field(Segment.objects.all(), required=False, allow_null=True)
+    segment = _segment_field()
     duration = BoundedDurationField(
         required=False, allow_null=True,
         help_text='Wait / wait-for-event timeout: ISO 8601 ("P2D", "PT30M") or "2 00:00:00".',
@@ -107,8 +118,8 @@ class StepSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    segment = _pk_field(Segment.objects.all(), required=False, allow_null=True)
-    trigger_segment = _pk_field(Segment.objects.all(), required=False, allow_null=True)
+    segment = _segment_field()
+    trigger_segment = _segment_field()
     trigger_event_filter = serializers.DictField(required=False)
     goal_event_filter = serializers.DictField(required=False)
     holdout_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0,
@@ -158,6 +169,9 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 class CampaignListSerializer(serializers.ModelSerializer):
     """The list's rows: the campaign without its steps."""
+
+    segment = serializers.SlugRelatedField(slug_field="key", read_only=True,
+                                           help_text="The segment's key.")
 
     class Meta:
         model = Campaign

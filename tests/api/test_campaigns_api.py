@@ -166,7 +166,7 @@ def test_the_list_filters_by_status(brand, hello):
 
 def test_actions_move_the_campaign_through_its_statuses(brand, everyone, hello):
     created = brand.post(CAMPAIGNS, {
-        "name": "Weekly travel tips", "kind": "recurring", "segment": everyone.pk,
+        "name": "Weekly travel tips", "kind": "recurring", "segment": everyone.key,
         "crontab": "0 10 * * 1", "crontab_time_zone": "Europe/Lisbon",
         "steps": [{"kind": "send", "template": hello.pk}],
     }, format="json").json()

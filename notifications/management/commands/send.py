@@ -22,7 +22,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("template", help="Template name or id.")
         audience = parser.add_mutually_exclusive_group(required=True)
-        audience.add_argument("--segment", help="Segment name or id.")
+        audience.add_argument("--segment", help="Segment key, name or id.")
         audience.add_argument("--customers", help="Comma-separated external ids.")
         parser.add_argument("--kinds", help="Only these providers, e.g. webpush or apns,fcm.")
         parser.add_argument("--throttle", type=int, help="Messages per minute.")
@@ -64,7 +64,8 @@ class Command(BaseCommand):
 
     def _audience(self, options) -> dict:
         if options["segment"]:
-            return {"segment": _find(Segment, options["segment"])}
+            by_key = Segment.objects.filter(key=options["segment"]).first()
+            return {"segment": by_key or _find(Segment, options["segment"])}
         external_ids = [x.strip() for x in options["customers"].split(",") if x.strip()]
         found = dict(Customer.objects.filter(external_id__in=external_ids)
                      .values_list("external_id", "pk"))
