@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from journeyhub.env import (
     database_from_url,
@@ -150,10 +151,28 @@ LOGGING = {
     },
 }
 
+# --- Delivery -----------------------------------------------------------------------------------
+# A worker's claim on a delivery batch lasts this long without a write (each recorded slice of
+# results and each chunk renews it). Past it, the batch is taken over by the first task that
+# asks: the broker's second delivery of the dead worker's task, or the sweeper. A dead worker's
+# messages go out again within about this plus BROKER_VISIBILITY_TIMEOUT_SECONDS' margin; a
+# provider request must answer well within it (FCM and APNs requests time out after 10 s).
+DELIVERY_BATCH_LEASE_SECONDS = env_int("DELIVERY_BATCH_LEASE_SECONDS", 30)
+# Queued work this long without running is enqueued again: the broker lost it (a restart of a
+# broker that keeps nothing on disk). Running twice is harmless: every piece is claimed. A dead
+# worker's work does not wait for this: the broker delivers its tasks again (see above).
+DELIVERY_REENQUEUE_AFTER_SECONDS = env_int("DELIVERY_REENQUEUE_AFTER_SECONDS", 600)
+# A provider answering only temporary errors is tried again after this, doubling on every
+# failed try (or longer if it asks, with Retry-After), at most the maximum.
+DELIVERY_OUTAGE_BACKOFF_SECONDS = env_int("DELIVERY_OUTAGE_BACKOFF_SECONDS", 10)
+DELIVERY_OUTAGE_BACKOFF_MAX_SECONDS = env_int("DELIVERY_OUTAGE_BACKOFF_MAX_SECONDS", 300)
+
 # --- Celery -----------------------------------------------------------------------------------
 # Default: a broker made of files under var/celery, so `make run` needs no service. Any kombu
 # URL works: redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
+BROKER_VISIBILITY_TIMEOUT_SECONDS = env_int("BROKER_VISIBILITY_TIMEOUT_SECONDS",
+                                            DELIVERY_BATCH_LEASE_SECONDS + 15)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _celery_dir = VAR_DIR / "celery"
     for _folder in ("out", "processed", "control"):  # kombu creates none of them itself
@@ -166,8 +185,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Queue bindings for fanout/direct exchanges; kombu's default is ./control in the cwd.
         "control_folder": str(_celery_dir / "control"),
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
+    # Redis has no acknowledgements: a task a dead worker took stays invisible until this
+    # timeout, then goes back to the front of its queue. Short, because every task claims its
+    # work in the database: a copy delivered while the first still runs finds it claimed.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
+        "unacked_restore_interval": 5,  # how often workers look for such tasks
+        "unacked_restore_throttle": 1,  # ...and do look each time (kombu's default: 1 in 10)
+    }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}  # RabbitMQ gives a dead consumer's messages back at once
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -176,7 +204,18 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-# Work split by kind so each can get its own workers: see "Scaling out" in the README.
+# Work split by kind so each can get its own workers: see "Scaling out" in the README. The send
+# queue has priorities: a batch taken back from a dead worker, or due again after a retry or a
+# provider outage, goes ahead of new batches. RabbitMQ serves the highest number first, Redis
+# (kombu's emulation: 0, 3, 6, 9) the lowest; the filesystem broker has none.
+CELERY_TASK_QUEUES = [
+    Queue("default"), Queue("fanout"), Queue("analytics"),
+    Queue("send", queue_arguments={"x-max-priority": 9}),
+]
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
+    DELIVERY_PRIORITY_NEW, DELIVERY_PRIORITY_RESENT = 6, 0
+else:
+    DELIVERY_PRIORITY_NEW, DELIVERY_PRIORITY_RESENT = 3, 9
 CELERY_TASK_ROUTES = {
     "notifications.tasks.send_fan_out": {"queue": "fanout"},
     "notifications.tasks.delivery_batch_send": {"queue": "send"},
@@ -240,13 +279,6 @@ PUSH_NOTIFICATIONS_SETTINGS = {
     # same token cannot create twins.
     "UNIQUE_REG_ID": True,
 }
-
-# A worker holds a claimed batch this long without progress before the sweeper gives the batch
-# to another worker (progress renews it). Sending one chunk must take less than this.
-DELIVERY_BATCH_LEASE_SECONDS = env_int("DELIVERY_BATCH_LEASE_SECONDS", 120)
-# Work queued this long without running is enqueued again: the broker lost it (a restart of a
-# broker that keeps nothing on disk). Running twice is harmless: every piece is claimed.
-DELIVERY_REENQUEUE_AFTER_SECONDS = env_int("DELIVERY_REENQUEUE_AFTER_SECONDS", 600)
 
 # --- Import / export --------------------------------------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True

@@ -312,7 +312,9 @@ class DeliveryBatch(models.Model):
     not_before = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
+    # The fencing number: each claim raises it, and every write of results names the one it
+    # holds, so a worker that lost its claim cannot record anything (notifications.batches).
+    fence = models.PositiveBigIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -329,6 +331,27 @@ class DeliveryBatch(models.Model):
 
     def __str__(self) -> str:
         return f"Batch {self.number} of send #{self.send_id}"
+
+
+class ProviderOutage(models.Model):
+    """A provider (kind and application id) answering only temporary errors: every batch for it
+    waits until ``retry_at`` instead of spending its messages' attempts. Deleted as soon as the
+    provider accepts messages again."""
+
+    kind = models.CharField(max_length=10, choices=Device.Kind.choices)
+    application_id = models.CharField(max_length=64)
+    retry_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=1, help_text="Consecutive failed tries.")
+    error = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "application_id"], name="outage_per_provider"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.application_id} unavailable"
 
 
 class DemoInbox(models.Model):
@@ -356,6 +379,9 @@ class DemoReceivedPush(models.Model):
     body = models.TextField(blank=True)
     payload = models.JSONField(default=dict)
     ttl = models.CharField(max_length=20, blank=True)
+    # The notification's tag: a push with the tag of an earlier one replaces it, as a
+    # browser's notification tray does, so a message sent twice shows once.
+    tag = models.CharField(max_length=64, blank=True)
     urgency = models.CharField(max_length=20, blank=True)
 
     class Meta:

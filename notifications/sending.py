@@ -1,19 +1,34 @@
 """Sending one batch: claim it, render each delivery, call the provider, record every result.
 
-A batch is claimed with one conditional UPDATE, so two workers never send the same rows; the
-claim is a lease that the sweeper takes back if the worker dies. Results are written per chunk
-of SEND_CHUNK messages, so a worker killed mid-batch leaves at most one chunk whose outcome is
-unknown; those rows are sent again by the next claim (at-least-once for that chunk only)."""
+A batch is claimed in the database (notifications.batches): a lease renewed by every write, and
+a fencing number that every write checks, so a worker that lost its claim is refused and stops.
+Messages go out in chunks of SEND_CHUNK; before each, the claim and the provider's state are
+checked, and results are recorded as they arrive (notifications.recording). A worker killed
+mid-chunk therefore leaves without an outcome only the requests it had in flight, and those are
+sent again by the next claim. Every message carries a collapse identity that stays the same
+across such a resend, so a device shows it once."""
 
-import uuid
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
-from django.db.models import F, Q, prefetch_related_objects
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Max, Q, prefetch_related_objects
 from django.utils import timezone
 
 from audiences.models import TopicOptOut
+from notifications.batches import (
+    BatchInterrupted,
+    Claim,
+    LeaseLost,
+    batch_claim,
+    batch_finish,
+    batch_held_for,
+    batch_release,
+    fenced,
+)
 from notifications.models import Delivery, DeliveryBatch, Send
+from notifications.outage import is_outage, outage_clear, outage_record, outage_retry_at
 from notifications.providers import get_backend
 from notifications.providers.base import (
     Outcome,
@@ -21,6 +36,13 @@ from notifications.providers.base import (
     ProviderConfigError,
     PushMessage,
     PushResult,
+)
+from notifications.recording import (
+    results_record,
+    retries_schedule,
+    rows_mark_sending,
+    rows_requeue,
+    rows_skip,
 )
 from notifications.rendering import (
     RenderError,
@@ -30,48 +52,62 @@ from notifications.rendering import (
     pick_translation,
     render,
 )
-from notifications.services import devices_deactivate, send_finish_if_complete
 from notifications.tracking import tracking_token
 
-SEND_CHUNK = 100  # messages per provider call and per results write: the crash-ambiguity bound
-MAX_ATTEMPTS = 5  # temporary provider errors before a delivery fails for good
-RETRY_BASE_SECONDS = 5  # exponential backoff: 5, 10, 20, 40 s ...
+# Messages marked 'sending' together, with a claim and outage check before each chunk. With
+# FCM_CONCURRENCY (100) they are all in flight at once: the most a kill can leave unknown.
+SEND_CHUNK = 100
+RETRY_BASE_SECONDS = 5  # a message's own temporary errors: 5, 10, 20, 40 s ...
 RETRY_MAX_SECONDS = 15 * 60
+DATABASE_ERRORS = (OperationalError, InterfaceError)  # the connection went away
 
 
-def batch_claim(batch_id: int, now: datetime) -> str | None:
-    token = uuid.uuid4().hex
-    claimed = DeliveryBatch.objects.filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=now), pk=batch_id,
-        status=DeliveryBatch.Status.QUEUED,
-    ).update(status=DeliveryBatch.Status.SENDING, claimed_at=now, claim_token=token,
-             attempts=F("attempts") + 1)
-    return token if claimed else None
+@dataclass
+class Delivered:
+    """How sending a batch's messages ended."""
+
+    retry_after: float | None = None  # the longest wait a provider asked for
+    provider_back_at: datetime | None = None  # the provider is down: wait for it until then
 
 
-def batch_send(*, batch_id: int) -> None:
-    now = timezone.now()
-    token = batch_claim(batch_id, now)
-    if token is None:
-        return  # another worker has it, it is done, or it is not due yet
-    batch = DeliveryBatch.objects.select_related("send__template__topic").get(pk=batch_id)
-    send = batch.send
-    if send.status in (Send.Status.PAUSED, Send.Status.CANCELLED):
-        _batch_release(batch, token, now=None)
-        return
-    rows = _rows_to_send(batch, now)
-    messages = _prepare(send, rows, now)
+def batch_send(*, batch_id: int, fence: int | None = None) -> float | None:
+    """Claim and send one batch. Returns the seconds after which to look again when another
+    live claim holds it (this may be a copy of its task that the broker delivered again), else
+    None. Raises BatchInterrupted when the database connection went away mid-batch."""
+    claim = None
     try:
-        retry_after = _deliver(batch, token, messages)
+        claim = batch_claim(batch_id, resume_fence=fence)
+        if claim is None:
+            return batch_held_for(batch_id)
+        _send_claimed(claim)
+    except LeaseLost:
+        return None  # the lease ran out and another claim took over: it sends the rest
+    except DATABASE_ERRORS as error:
+        raise BatchInterrupted(batch_id, claim.fence if claim else fence) from error
+    return None
+
+
+def _send_claimed(claim: Claim) -> None:
+    batch, send = claim.batch, claim.batch.send
+    if send.status in (Send.Status.PAUSED, Send.Status.CANCELLED):
+        batch_release(claim, not_before=None)
+        return
+    now = timezone.now()
+    rows = _rows_to_send(batch, now)
+    messages = _prepare(claim, send, rows, now)
+    # Messages that failed on their own before do not count as evidence of an outage: a batch
+    # retrying only a few troubled devices must not hold up everyone's messages.
+    tried = {row.pk for row in rows if row.attempts}
+    try:
+        delivered = _deliver(claim, messages, tried)
     except ProviderAuthError as error:
-        _send_pause(send, batch, token, f"the {batch.kind} provider refused our credentials "
-                                        f"({error}). Fix the credentials")
+        _send_pause(claim, f"the {batch.kind} provider refused our credentials ({error}). "
+                           "Fix the credentials")
         return
     except ProviderConfigError as error:
-        _send_pause(send, batch, token, f"{error} Configure it (see Push providers in the "
-                                        "README)")
+        _send_pause(claim, f"{error} Configure it (see Push providers in the README)")
         return
-    _batch_finish(batch, token, retry_after)
+    _batch_settle(claim, delivered)
 
 
 def _rows_to_send(batch: DeliveryBatch, now: datetime) -> list[Delivery]:
@@ -89,7 +125,7 @@ def _rows_to_send(batch: DeliveryBatch, now: datetime) -> list[Delivery]:
 # What sending reads of a row and its customer and device: turning the other columns (a dozen
 # timestamps among them) into Python objects cost more than rendering the message.
 _ROW_FIELDS = (
-    "status", "reason", "error", "application_id", "customer_id", "device_id",
+    "status", "reason", "error", "attempts", "application_id", "customer_id", "device_id",
     *(f"customer__{name}" for name in (
         "external_id", "first_name", "last_name", "locale", "time_zone", "stage",
         "referral_code", "attributes", "push_opt_out")),
@@ -99,16 +135,18 @@ _ROW_FIELDS = (
 )
 
 
-def _prepare(send: Send, rows: list[Delivery], now: datetime) -> list[PushMessage]:
+def _prepare(claim: Claim, send: Send, rows: list[Delivery],
+             now: datetime) -> list[PushMessage]:
     """Skip what must not go out any more, render the rest. Returns the messages to send."""
     if send.is_expired(now):
-        _skip(rows, Delivery.Reason.EXPIRED)
+        rows_skip(claim, rows, Delivery.Reason.EXPIRED)
         return []
     opted_out = _opted_out_now(send, rows)
-    _skip([row for row in rows if row.customer_id in opted_out], Delivery.Reason.OPTED_OUT)
+    rows_skip(claim, [row for row in rows if row.customer_id in opted_out],
+              Delivery.Reason.OPTED_OUT)
     rows = [row for row in rows if row.customer_id not in opted_out]
     gone = [row for row in rows if row.device is None or not row.device.can_receive]
-    _skip(gone, Delivery.Reason.NO_ACTIVE_DEVICE)
+    rows_skip(claim, gone, Delivery.Reason.NO_ACTIVE_DEVICE)
     rows = [row for row in rows if row.device is not None and row.device.can_receive]
     template = send.template
     prefetch_related_objects([template], "translations")  # one query, not one per message
@@ -127,7 +165,7 @@ def _prepare(send: Send, rows: list[Delivery], now: datetime) -> list[PushMessag
             broken.append(row)
             continue
         messages.append(_message(row, rendered, template))
-    _skip(broken, Delivery.Reason.RENDER_ERROR)
+    rows_skip(claim, broken, Delivery.Reason.RENDER_ERROR)
     return messages
 
 
@@ -149,140 +187,87 @@ def _message(row: Delivery, rendered, template) -> PushMessage:
         delivery_id=row.pk, kind=device.kind, token=provider_row.registration_id,
         title=rendered.title, body=rendered.body, application_id=row.application_id or "default",
         image_url=rendered.image_url, url=rendered.url, data=data, priority=template.priority,
-        ttl_seconds=template.ttl_seconds, collapse_key=template.collapse_key,
+        ttl_seconds=template.ttl_seconds, collapse_key=collapse_identity(row, template),
         environment=device.environment,
         p256dh=getattr(provider_row, "p256dh", None) or "",
         auth=getattr(provider_row, "auth", None) or "",
     )
 
 
-def _deliver(batch: DeliveryBatch, token: str, messages: list[PushMessage]) -> float | None:
-    """Send chunk by chunk, recording results after each. Returns the longest retry delay asked
-    for by the provider, or None when nothing needs a retry. Stops if the lease was lost (the
-    sweeper thought this worker dead and gave the batch to another)."""
-    backend = get_backend()
-    retry_after: float | None = None
+def collapse_identity(row: Delivery, template) -> str:
+    """What a device replaces a notification by. The template's collapse key wins when it has
+    one: both copies of a resent delivery carry it too, and it keeps the template's intent that
+    a newer message (the order's latest status) replaces an older one. Otherwise the delivery's
+    own identity, which only its own copies share."""
+    return template.collapse_key or f"jh-{row.pk}"
+
+
+def _deliver(claim: Claim, messages: list[PushMessage], tried: set[int]) -> Delivered:
+    """Send chunk by chunk, recording results as they arrive. Stops when the provider is down
+    (the batch waits for it) or, by LeaseLost, when another claim took the batch."""
+    backend, batch, delivered = get_backend(), claim.batch, Delivered()
     for start in range(0, len(messages), SEND_CHUNK):
-        if not _lease_renew(batch, token):
-            return None
+        back_at = outage_retry_at(batch.kind, batch.application_id)
+        if back_at is not None and back_at > timezone.now():
+            delivered.provider_back_at = back_at
+            return delivered
         chunk = messages[start:start + SEND_CHUNK]
-        Delivery.objects.filter(pk__in=[m.delivery_id for m in chunk]).update(
-            status=Delivery.Status.SENDING, attempts=F("attempts") + 1
-        )
-        delay = _record(backend.send_batch(chunk))
+        retries = _send_chunk(backend, claim, chunk)
+        fresh = [m for m in chunk if m.delivery_id not in tried]
+        if is_outage(sum(r.delivery_id not in tried for r in retries), len(fresh)):
+            rows_requeue(claim, [r.delivery_id for r in retries])
+            delivered.provider_back_at = outage_record(
+                kind=batch.kind, application_id=batch.application_id,
+                retry_after=max(r.retry_after or 0 for r in retries),
+                error=f"{retries[0].error_code}: {retries[0].error}")
+            return delivered
+        if back_at is not None:  # this chunk was the first try after a wait: it is back
+            outage_clear(kind=batch.kind, application_id=batch.application_id)
+        delay = retries_schedule(claim, retries)
         if delay is not None:
-            retry_after = max(retry_after or 0, delay)
-    return retry_after
+            delivered.retry_after = max(delivered.retry_after or 0, delay)
+    return delivered
 
 
-def _lease_renew(batch: DeliveryBatch, token: str) -> bool:
-    return bool(DeliveryBatch.objects.filter(pk=batch.pk, claim_token=token).update(
-        claimed_at=timezone.now()
-    ))
+def _send_chunk(backend, claim: Claim, chunk: list[PushMessage]) -> list[PushResult]:
+    """Send one chunk, recording each slice of results as it arrives; returns the retries."""
+    rows_mark_sending(claim, [m.delivery_id for m in chunk])
+    retries: list[PushResult] = []
+    with closing(backend.send_stream(chunk)) as results:  # closed early: cancel the rest
+        for part in results:
+            retries += [r for r in part if r.outcome == Outcome.RETRY]
+            results_record(claim, [r for r in part if r.outcome != Outcome.RETRY])
+    return retries
 
 
-def _record(results: list[PushResult]) -> float | None:
-    now = timezone.now()
-    by_outcome: dict[Outcome, list[PushResult]] = {}
-    for result in results:
-        by_outcome.setdefault(result.outcome, []).append(result)
-    with transaction.atomic():
-        _mark_sent(by_outcome.get(Outcome.SENT, []), now)
-        _fail(by_outcome.get(Outcome.FAILED, []), Delivery.Reason.PROVIDER_REJECTED)
-        dead = by_outcome.get(Outcome.DEAD_TOKEN, [])
-        _fail(dead, Delivery.Reason.DEAD_TOKEN)
-        _deactivate_devices(dead)
-        return _schedule_retries(by_outcome.get(Outcome.RETRY, []))
-
-
-def _mark_sent(results: list[PushResult], now) -> None:
-    """One UPDATE for the whole chunk (Django's bulk_update builds an expression per row and
-    field, which costs more than the provider call)."""
-    if not results:
+def _batch_settle(claim: Claim, delivered: Delivered) -> None:
+    """Done, or back to the queue until the provider or the retried messages are due."""
+    if delivered.provider_back_at is not None:
+        batch_release(claim, not_before=delivered.provider_back_at)
         return
-    table = connection.ops.quote_name(Delivery._meta.db_table)
-    cases = " ".join("WHEN %s THEN %s" for _ in results)
-    ids = ", ".join("%s" for _ in results)
-    params = [value for r in results for value in (r.delivery_id, r.provider_message_id[:200])]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET status = %s, sent_at = %s, reason = '', error = '', "
-            f"provider_message_id = CASE id {cases} ELSE provider_message_id END "
-            f"WHERE id IN ({ids})",
-            [Delivery.Status.SENT, now, *params, *(r.delivery_id for r in results)],
-        )
-
-
-def _fail(results: list[PushResult], reason: str) -> None:
-    failed = [
-        Delivery(pk=r.delivery_id, status=Delivery.Status.FAILED, reason=reason,
-                 error=f"{r.error_code}: {r.error}"[:500])
-        for r in results
-    ]
-    Delivery.objects.bulk_update(failed, ["status", "reason", "error"])
-
-
-def _deactivate_devices(dead: list[PushResult]) -> None:
-    if not dead:
-        return
-    reasons = {r.delivery_id: (r.error_code or "dead token")[:100] for r in dead}
-    devices = Delivery.objects.filter(pk__in=reasons).values_list("pk", "device_id")
-    devices_deactivate(reasons={device_id: reasons[pk] for pk, device_id in devices if device_id})
-
-
-def _schedule_retries(retries: list[PushResult]) -> float | None:
-    if not retries:
-        return None
-    ids = [r.delivery_id for r in retries]
-    exhausted = Delivery.objects.filter(pk__in=ids, attempts__gte=MAX_ATTEMPTS)
-    exhausted.update(status=Delivery.Status.FAILED, reason=Delivery.Reason.RETRIES_EXHAUSTED,
-                     error="temporary provider errors on every attempt")
-    Delivery.objects.filter(pk__in=ids, status=Delivery.Status.SENDING).update(
-        status=Delivery.Status.QUEUED
-    )
-    return max(r.retry_after or 0 for r in retries)
-
-
-def _skip(rows: list[Delivery], reason: str) -> None:
-    for row in rows:
-        row.status, row.reason = Delivery.Status.SKIPPED, reason
-    Delivery.objects.bulk_update(rows, ["status", "reason", "error"])
-
-
-def _batch_finish(batch: DeliveryBatch, token: str, retry_after: float | None) -> None:
-    now = timezone.now()
-    remaining = Delivery.objects.filter(
+    batch = claim.batch
+    attempts = Delivery.objects.filter(
         send_id=batch.send_id, batch_no=batch.number, status=Delivery.Status.QUEUED
-    )
-    if remaining.exists():
-        attempts = DeliveryBatch.objects.get(pk=batch.pk).attempts
-        backoff = min(RETRY_BASE_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
-        delay = max(backoff, retry_after or 0)
-        _batch_release(batch, token, now=now + timedelta(seconds=delay))
+    ).aggregate(most=Max("attempts"))["most"]
+    if attempts is None:
+        batch_finish(claim)
         return
-    finished = DeliveryBatch.objects.filter(pk=batch.pk, claim_token=token).update(
-        status=DeliveryBatch.Status.DONE, finished_at=now
-    )
-    if finished:
-        send_finish_if_complete(send_id=batch.send_id)
+    backoff = min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+    delay = max(backoff, delivered.retry_after or 0)
+    batch_release(claim, not_before=timezone.now() + timedelta(seconds=delay))
 
 
-def _batch_release(batch: DeliveryBatch, token: str, *, now: datetime | None) -> None:
-    """Give the batch back to the queue (paused send, or retries due at ``now``)."""
-    DeliveryBatch.objects.filter(pk=batch.pk, claim_token=token).update(
-        status=DeliveryBatch.Status.QUEUED, claim_token="", enqueued_at=None, not_before=now
-    )
-
-
-def _send_pause(send: Send, batch: DeliveryBatch, token: str, problem: str) -> None:
+def _send_pause(claim: Claim, problem: str) -> None:
     """Stop the whole send rather than fail its audience device by device: a credentials or
     configuration problem concerns every message of that provider."""
+    batch = claim.batch
     with transaction.atomic():
-        Delivery.objects.filter(
-            send_id=send.pk, batch_no=batch.number, status=Delivery.Status.SENDING
-        ).update(status=Delivery.Status.QUEUED)
-        Send.objects.filter(pk=send.pk).exclude(status=Send.Status.CANCELLED).update(
-            status=Send.Status.PAUSED,
-            error=f"Paused: {problem}, then resume the send.",
-        )
-        _batch_release(batch, token, now=None)
+        with fenced(claim):
+            Delivery.objects.filter(
+                send_id=batch.send_id, batch_no=batch.number, status=Delivery.Status.SENDING
+            ).update(status=Delivery.Status.QUEUED)
+            Send.objects.filter(pk=batch.send_id).exclude(status=Send.Status.CANCELLED).update(
+                status=Send.Status.PAUSED,
+                error=f"Paused: {problem}, then resume the send.",
+            )
+        batch_release(claim, not_before=None)

@@ -9,20 +9,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from audiences.models import Customer
 from audiences.services import event_track
-from notifications import tasks
+from notifications import deactivation, sending, tasks
+from notifications.batches import batches_release_expired, send_finish_if_complete
+from notifications.deactivation import PROVIDER_MODELS
 from notifications.fanout import deliveries_materialise
 from notifications.models import Delivery, DeliveryBatch, Device, Send, Template
 from notifications.tracking import tracking_token_read
 
-PROVIDER_MODELS = {
-    Device.Kind.APNS: APNSDevice,
-    Device.Kind.FCM: GCMDevice,
-    Device.Kind.WEBPUSH: WebPushDevice,
-}
 DEVICE_FIELDS = ("platform", "app_version", "locale", "time_zone", "environment", "permission")
 WEBPUSH_FIELDS = ("p256dh", "auth", "browser")
 REGISTER_ATTEMPTS = 3  # a lost race on the unique token index is retried, not reported
@@ -113,14 +109,7 @@ def device_deactivate(*, device: Device, reason: str) -> Device:
 @transaction.atomic
 def devices_deactivate(*, reasons: dict[int, str]) -> int:
     """Deactivate devices (id -> reason) and their provider rows, so nobody pushes to them."""
-    by_reason: dict[str, list[int]] = {}
-    for device_id, reason in reasons.items():
-        by_reason.setdefault(reason, []).append(device_id)
-    for reason, ids in by_reason.items():
-        Device.objects.filter(pk__in=ids).update(is_active=False, deactivated_reason=reason)
-    for model in PROVIDER_MODELS.values():
-        model.objects.filter(journey_device__in=list(reasons)).update(active=False)
-    return len(reasons)
+    return deactivation.devices_deactivate(reasons)
 
 
 # --- Sends ------------------------------------------------------------------------------------
@@ -197,7 +186,10 @@ def batches_create(*, send: Send, now) -> int:
 
 def batches_dispatch_due(*, limit: int = DISPATCH_LIMIT) -> int:
     """Enqueue one task per due batch that has no task in flight (or whose task was lost
-    with a broker restart: enqueued longer ago than DELIVERY_REENQUEUE_AFTER_SECONDS)."""
+    with a broker restart: enqueued longer ago than DELIVERY_REENQUEUE_AFTER_SECONDS).
+
+    A batch that was claimed before (its worker died, it waited for retries or for a provider
+    to come back) goes to the front of the send queue: it was due before any new batch."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.DELIVERY_REENQUEUE_AFTER_SECONDS)
     due = (
@@ -205,23 +197,32 @@ def batches_dispatch_due(*, limit: int = DISPATCH_LIMIT) -> int:
                                      send__status=Send.Status.SENDING)
         .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
-        .order_by("not_before", "pk").values_list("pk", flat=True)[:limit]
+        .order_by("not_before", "pk").values_list("pk", "attempts")[:limit]
     )
-    ids = list(due)
-    DeliveryBatch.objects.filter(pk__in=ids).update(enqueued_at=now)
-    for batch_id in ids:
-        _enqueue_on_commit("notifications.tasks.delivery_batch_send", batch_id)
-    return len(ids)
+    batches = list(due)
+    DeliveryBatch.objects.filter(pk__in=[pk for pk, _ in batches]).update(enqueued_at=now)
+    for batch_id, attempts in batches:
+        priority = (settings.DELIVERY_PRIORITY_RESENT if attempts
+                    else settings.DELIVERY_PRIORITY_NEW)
+        transaction.on_commit(lambda batch_id=batch_id, priority=priority: (
+            tasks.delivery_batch_send.apply_async((batch_id,), priority=priority)))
+    return len(batches)
+
+
+def delivery_batch_send(*, batch_id: int, fence: int | None = None) -> float | None:
+    """Send one batch (see notifications.sending). Returns the seconds after which to look
+    again when another claim's live lease holds it; raises BatchInterrupted when the database
+    went away mid-batch."""
+    return sending.batch_send(batch_id=batch_id, fence=fence)
 
 
 def deliveries_sweep() -> dict[str, int]:
-    """Take back work from dead workers: batches whose lease ran out go back to the queue,
-    sends stuck building their audience start again, and due batches are dispatched."""
+    """Take back work that nobody will finish: batches whose worker stopped renewing its lease
+    go back to the queue, sends stuck building their audience start again, fan-outs the broker
+    lost are enqueued again, and due batches are dispatched."""
     now = timezone.now()
     lease = timedelta(seconds=settings.DELIVERY_BATCH_LEASE_SECONDS)
-    released = DeliveryBatch.objects.filter(
-        status=DeliveryBatch.Status.SENDING, claimed_at__lt=now - lease
-    ).update(status=DeliveryBatch.Status.QUEUED, claim_token="", enqueued_at=None)
+    released = batches_release_expired()
     restarted = Send.objects.filter(
         status=Send.Status.FANNING_OUT, started_at__lt=now - lease * FANOUT_LEASE_FACTOR
     ).values_list("pk", flat=True)
@@ -236,16 +237,6 @@ def deliveries_sweep() -> dict[str, int]:
         _enqueue_on_commit("notifications.tasks.send_fan_out", send_id)
     return {"released": released, "restarted": len(restarted),
             "dispatched": batches_dispatch_due()}
-
-
-def send_finish_if_complete(*, send_id: int) -> None:
-    open_batches = DeliveryBatch.objects.filter(send_id=send_id).exclude(
-        status=DeliveryBatch.Status.DONE
-    )
-    if not open_batches.exists():
-        Send.objects.filter(pk=send_id, status=Send.Status.SENDING).update(
-            status=Send.Status.DONE, finished_at=timezone.now()
-        )
 
 
 def send_pause(*, send: Send) -> Send:

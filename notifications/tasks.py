@@ -1,4 +1,12 @@
 from celery import shared_task
+from django.conf import settings
+
+from notifications.batches import BatchInterrupted
+
+# A batch task tries again this often while the database is away (a restart, a failover), and
+# this many times in all: 10 minutes; after that the sweeper takes the batch back.
+DATABASE_RETRY_SECONDS = 3
+BATCH_TASK_RETRIES = 200
 
 
 @shared_task(acks_late=True)
@@ -8,11 +16,22 @@ def send_fan_out(send_id: int) -> None:
     send_fan_out(send_id=send_id)
 
 
-@shared_task(acks_late=True)
-def delivery_batch_send(batch_id: int) -> None:
-    from notifications.sending import batch_send
+@shared_task(bind=True, acks_late=True, max_retries=BATCH_TASK_RETRIES)
+def delivery_batch_send(self, batch_id: int, fence: int | None = None) -> None:
+    """Send one batch. When another live claim holds it (the broker delivered this task again
+    while its first run goes on, or that run's worker died and its lease has yet to run out),
+    look again when that lease would end: whichever happens first, the batch is done or this
+    task takes it over."""
+    from notifications.services import delivery_batch_send
 
-    batch_send(batch_id=batch_id)
+    try:
+        held_for = delivery_batch_send(batch_id=batch_id, fence=fence)
+    except BatchInterrupted as interrupted:
+        raise self.retry(args=(batch_id, interrupted.fence), countdown=DATABASE_RETRY_SECONDS,
+                         priority=settings.DELIVERY_PRIORITY_RESENT) from None
+    if held_for is not None:
+        raise self.retry(args=(batch_id, None), countdown=held_for + 1,
+                         priority=settings.DELIVERY_PRIORITY_RESENT)
 
 
 @shared_task(acks_late=True)

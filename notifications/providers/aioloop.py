@@ -7,11 +7,14 @@ Celery tasks hand their coroutines to this long-lived loop instead."""
 
 import asyncio
 import os
+import queue
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+STREAM_POLL_SECONDS = 0.5  # how often a waiting caller checks that the coroutine still runs
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -22,6 +25,34 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
     The coroutine must bound its own waits (every provider call has a timeout)."""
     return asyncio.run_coroutine_threadsafe(coroutine, _process_loop()).result()
+
+
+def stream(produce: Callable[[Callable[[T], None]], Coroutine[Any, Any, None]],
+           count: int) -> Iterator[list[T]]:
+    """Run ``produce(put)`` on the process loop and yield the ``count`` items it puts, each
+    time all those that arrived since the last yield. Closing the iterator early cancels it."""
+    arrived: queue.SimpleQueue[T] = queue.SimpleQueue()
+    future = asyncio.run_coroutine_threadsafe(produce(arrived.put), _process_loop())
+    try:
+        while count > 0:
+            try:
+                part = [arrived.get(timeout=STREAM_POLL_SECONDS)]
+            except queue.Empty:
+                if not future.done():
+                    continue
+                future.result()  # raises what the coroutine raised
+                if arrived.empty():  # it may have put its last items just before it ended
+                    raise RuntimeError(f"the coroutine ended {count} items short") from None
+                continue
+            while True:
+                try:
+                    part.append(arrived.get_nowait())
+                except queue.Empty:
+                    break
+            count -= len(part)
+            yield part
+    finally:
+        future.cancel()
 
 
 def _process_loop() -> asyncio.AbstractEventLoop:

@@ -5,7 +5,7 @@ loop (see aioloop), so its HTTP/2 connections and signed JWT are reused across b
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import aioapns
 from aioapns.common import PRIORITY_HIGH, PRIORITY_NORMAL, NotificationResult, PushType
@@ -48,20 +48,28 @@ class ApnsProvider:
         self._clients: dict[str, aioapns.APNs] = {}  # environment -> client, used on the loop
 
     def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
-        results = aioloop.run(self._send_all(messages))
-        refused = [result for result in results if isinstance(result, ProviderAuthError)]
-        if refused:
-            raise refused[0]
-        return results
+        answered = [pair for part in self._send_indexed(messages) for pair in part]
+        return [result for _, result in sorted(answered, key=lambda pair: pair[0])]
 
-    async def _send_all(self, messages: list[PushMessage]) -> list[PushResult | ProviderAuthError]:
+    def send_stream(self, messages: list[PushMessage]) -> Iterator[list[PushResult]]:
+        for part in self._send_indexed(messages):
+            yield [result for _, result in part]
+
+    def _send_indexed(self, messages: list[PushMessage]) -> Iterator[list[tuple[int, PushResult]]]:
+        for part in aioloop.stream(lambda put: self._send_all(messages, put), len(messages)):
+            refused = [result for _, result in part if isinstance(result, ProviderAuthError)]
+            if refused:
+                raise refused[0]
+            yield part
+
+    async def _send_all(self, messages: list[PushMessage], put) -> None:
         slots = asyncio.Semaphore(APNS_CONCURRENCY)
 
-        async def send(message: PushMessage) -> PushResult | ProviderAuthError:
+        async def send(index: int, message: PushMessage) -> None:
             async with slots:
-                return await self._send_one(self._client(message.environment), message)
+                put((index, await self._send_one(self._client(message.environment), message)))
 
-        return await asyncio.gather(*(send(message) for message in messages))
+        await asyncio.gather(*(send(index, message) for index, message in enumerate(messages)))
 
     def _client(self, environment: str) -> aioapns.APNs:
         # Created on the loop thread: aioapns binds its connection pool to the running loop.

@@ -4,6 +4,7 @@ A backend is chosen in settings like Django's EMAIL_BACKEND (``PUSH_BACKEND``) a
 batch (at most 500 messages, one provider kind and application id) per call. It reports a
 result per message; it raises only for errors that concern the whole batch."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -32,6 +33,9 @@ class PushMessage:
     data: dict[str, str] = field(default_factory=dict)  # includes the signed tracking token
     priority: str = "normal"  # "normal" | "high"
     ttl_seconds: int = 86400
+    # What a device replaces a notification by (FCM tag and collapse key, APNs collapse id,
+    # Web Push Topic and tag): the same for every copy of one delivery, so a message sent again
+    # after a crash replaces the first copy instead of showing twice.
     collapse_key: str = ""
     environment: str = "production"  # APNs: sandbox or production gateway
     p256dh: str = ""  # Web Push subscription keys
@@ -60,3 +64,9 @@ class PushBackend:
     def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
         """Send messages of one kind and application id; one result per message, same order."""
         raise NotImplementedError
+
+    def send_stream(self, messages: list[PushMessage]) -> Iterator[list[PushResult]]:
+        """Send like ``send_batch``, yielding results as they arrive: each slice holds those
+        that came in since the last, and every message's result comes once, in some slice. The
+        caller records a slice while the rest are still in flight."""
+        yield self.send_batch(messages)

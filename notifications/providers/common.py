@@ -1,10 +1,15 @@
 """Small rules every backend shares: the batch contract and reading Retry-After."""
 
+import base64
 import email.utils
+import hashlib
+import re
 import time
 from collections.abc import Sequence
 
 from .base import MAX_BATCH_SIZE, PushMessage
+
+TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # RFC 8030: at most 32 URL-safe base64 characters
 
 
 def check_batch(messages: Sequence[PushMessage]) -> tuple[str, str]:
@@ -33,3 +38,12 @@ def retry_after_seconds(header: str | None, default: float) -> float:
     if parsed is None:
         return default
     return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+def web_push_topic(collapse_key: str) -> str:
+    """A Web Push Topic header for a collapse key. A key outside the Topic alphabet is hashed:
+    the same key still replaces its predecessor."""
+    if TOPIC.match(collapse_key):
+        return collapse_key
+    digest = hashlib.sha256(collapse_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:32]

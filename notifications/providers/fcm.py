@@ -13,6 +13,7 @@ import json
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 
 import firebase_admin
 from firebase_admin import _http_client, credentials, exceptions, messaging
@@ -21,7 +22,7 @@ from google.auth.transport import requests as google_auth_requests
 
 from . import aioloop
 from .base import Outcome, ProviderAuthError, ProviderConfigError, PushMessage, PushResult
-from .common import retry_after_seconds
+from .common import retry_after_seconds, web_push_topic
 from .fcm_transport import FcmHttpClient
 
 FCM_ENDPOINT = "https://fcm.googleapis.com"
@@ -52,30 +53,40 @@ class FcmProvider:
         _point_messaging_at(self._app, config.get("endpoint") or FCM_ENDPOINT, self._credential)
 
     def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
+        answered = [pair for part in self._send_indexed(messages) for pair in part]
+        return [result for _, result in sorted(answered, key=lambda pair: pair[0])]
+
+    def send_stream(self, messages: list[PushMessage]) -> Iterator[list[PushResult]]:
+        for part in self._send_indexed(messages):
+            yield [result for _, result in part]
+
+    def _send_indexed(self, messages: list[PushMessage]) -> Iterator[list[tuple[int, PushResult]]]:
         try:
             self._refresh_access_token()
         except auth_exceptions.GoogleAuthError as error:
-            return [_unsent(m, error) for m in messages]
-        answers = aioloop.run(self._send_all(messages))
-        return [_result(m, answer) for m, answer in zip(messages, answers, strict=True)]
+            yield [(i, _unsent(m, error)) for i, m in enumerate(messages)]
+            return
+        for part in aioloop.stream(lambda put: self._send_all(messages, put), len(messages)):
+            # Read here, not on the loop: a refused credential raises in the caller's thread.
+            yield [(index, _result(messages[index], answer)) for index, answer in part]
 
-    async def _send_all(
-        self, messages: list[PushMessage]
-    ) -> list[messaging.SendResponse | Exception]:
-        """One send_each_async call per message, FCM_CONCURRENCY at a time: a single call of
-        500 would queue them all in httpx's pool at once, and a message firebase-admin refuses
-        to encode would fail the whole call."""
+    async def _send_all(self, messages: list[PushMessage], put) -> None:
+        """One send_each_async call per message, FCM_CONCURRENCY at a time, each answer handed
+        to ``put`` as it comes: a single call of 500 would queue them all in httpx's pool at
+        once, and a message firebase-admin refuses to encode would fail the whole call."""
         slots = asyncio.Semaphore(FCM_CONCURRENCY)
 
-        async def send(message: PushMessage) -> messaging.SendResponse | Exception:
+        async def send(index: int, message: PushMessage) -> None:
             async with slots:
                 try:
                     batch = await messaging.send_each_async([_fcm_message(message)], app=self._app)
                 except (exceptions.UnknownError, ValueError) as error:
-                    return error
-                return batch.responses[0]
+                    answer = error
+                else:
+                    answer = batch.responses[0]
+            put((index, answer))
 
-        return await asyncio.gather(*(send(message) for message in messages))
+        await asyncio.gather(*(send(index, message) for index, message in enumerate(messages)))
 
     def _refresh_access_token(self) -> None:
         # Fetch the OAuth2 token here, once, where a refusal is one clear error, rather than in
@@ -124,12 +135,15 @@ def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential) -> N
 
 def _fcm_message(message: PushMessage) -> messaging.Message:
     high = message.priority == "high"
+    collapse = message.collapse_key or None  # set by the pipeline on every message
     apns_headers = {
         "apns-priority": "10" if high else "5",
         "apns-expiration": str(int(time.time()) + message.ttl_seconds),
     }
-    if message.collapse_key:
-        apns_headers["apns-collapse-id"] = message.collapse_key
+    webpush_headers = {"TTL": str(message.ttl_seconds), "Urgency": "high" if high else "normal"}
+    if collapse:
+        apns_headers["apns-collapse-id"] = collapse
+        webpush_headers["Topic"] = web_push_topic(collapse)
     # FCM refuses a web link that is not https; deep links reach apps through data instead.
     link = message.url if message.url.startswith("https://") else None
     parts = {
@@ -137,13 +151,16 @@ def _fcm_message(message: PushMessage) -> messaging.Message:
             title=message.title, body=message.body, image=message.image_url or None
         ),
         "data": {str(key): str(value) for key, value in message.data.items()} or None,
+        # Android shows the notification block itself, before any app code runs: the tag is
+        # what makes a second copy replace the first in the tray.
         "android": messaging.AndroidConfig(
             priority="high" if high else "normal", ttl=message.ttl_seconds,
-            collapse_key=message.collapse_key or None,
+            collapse_key=collapse, notification=messaging.AndroidNotification(tag=collapse),
         ),
         "apns": messaging.APNSConfig(headers=apns_headers),
         "webpush": messaging.WebpushConfig(
-            headers={"TTL": str(message.ttl_seconds), "Urgency": "high" if high else "normal"},
+            headers=webpush_headers,
+            notification=messaging.WebpushNotification(tag=collapse) if collapse else None,
             fcm_options=messaging.WebpushFCMOptions(link=link) if link else None,
         ),
     }

@@ -2,6 +2,7 @@
 credentials PUSH_APPS holds for its application id."""
 
 import threading
+from collections.abc import Iterator
 
 from django.conf import settings
 
@@ -26,6 +27,10 @@ class ProviderBackend(PushBackend):
     def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
         kind, application_id = check_batch(messages)
         return self._provider(kind, application_id).send_batch(messages)
+
+    def send_stream(self, messages: list[PushMessage]) -> Iterator[list[PushResult]]:
+        kind, application_id = check_batch(messages)
+        yield from self._provider(kind, application_id).send_stream(messages)
 
     def _provider(self, kind: str, application_id: str):
         with self._lock:

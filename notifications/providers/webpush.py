@@ -1,14 +1,14 @@
 """Web Push (RFC 8030) with VAPID (RFC 8292) and aes128gcm payloads (RFC 8291) via pywebpush.
 
-The service worker receives the JSON {"title", "body", "image", "url", "data"}."""
+The service worker receives the JSON {"title", "body", "image", "url", "tag", "data"} and shows
+it with that tag (static/notifications/service-worker.js), so a second copy replaces the first."""
 
 import base64
-import hashlib
 import ipaddress
 import json
-import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from urllib.parse import urlsplit
 
 import requests
@@ -17,7 +17,7 @@ from py_vapid import Vapid, VapidException
 from pywebpush import WebPusher, WebPushException
 
 from .base import Outcome, ProviderAuthError, ProviderConfigError, PushMessage, PushResult
-from .common import retry_after_seconds
+from .common import retry_after_seconds, web_push_topic
 
 # Pushes in flight per batch, each a thread blocked on one push service round trip; also the
 # pooled connections kept per push service host.
@@ -35,7 +35,6 @@ DEAD_STATUSES = {404, 410}
 AUTH_STATUSES = {401, 403}
 BAD_URL_ERRORS = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                   requests.exceptions.InvalidSchema)
-TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # RFC 8030: at most 32 URL-safe base64 characters
 
 
 class WebPushProvider:
@@ -49,16 +48,30 @@ class WebPushProvider:
         self._session.mount("http://", adapter)
 
     def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
+        answered = [pair for part in self._send_indexed(messages) for pair in part]
+        return [result for _, result in sorted(answered, key=lambda pair: pair[0])]
+
+    def send_stream(self, messages: list[PushMessage]) -> Iterator[list[PushResult]]:
+        for part in self._send_indexed(messages):
+            yield [result for _, result in part]
+
+    def _send_indexed(self, messages: list[PushMessage]) -> Iterator[list[tuple[int, PushResult]]]:
         authorizations = {origin: self._authorization(origin)
                           for origin in {_origin(m.token) for m in messages}}
         with ThreadPoolExecutor(WEBPUSH_CONCURRENCY, thread_name_prefix="webpush") as pool:
-            outcomes = list(pool.map(
-                lambda m: self._send_one(m, authorizations[_origin(m.token)]), messages
-            ))
-        refused = [outcome for outcome in outcomes if isinstance(outcome, ProviderAuthError)]
-        if refused:
-            raise refused[0]
-        return outcomes
+            pending = {pool.submit(self._send_one, m, authorizations[_origin(m.token)]): index
+                       for index, m in enumerate(messages)}
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    part = [(pending.pop(future), future.result()) for future in done]
+                    refused = [r for _, r in part if isinstance(r, ProviderAuthError)]
+                    if refused:
+                        raise refused[0]
+                    yield part
+            finally:
+                for future in pending:  # stopped early: what has not started never will
+                    future.cancel()
 
     def _authorization(self, origin: str) -> dict:
         """The VAPID Authorization header for one push service, re-signed before it expires."""
@@ -100,23 +113,15 @@ def payload(message: PushMessage) -> bytes:
     """What the service worker's push event reads with ``event.data.json()``."""
     return json.dumps({
         "title": message.title, "body": message.body, "image": message.image_url,
-        "url": message.url, "data": message.data,
+        "url": message.url, "tag": message.collapse_key, "data": message.data,
     }, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _headers(message: PushMessage) -> dict:
     headers = {"Urgency": "high" if message.priority == "high" else "normal"}
     if message.collapse_key:
-        headers["Topic"] = _topic(message.collapse_key)
+        headers["Topic"] = web_push_topic(message.collapse_key)
     return headers
-
-
-def _topic(collapse_key: str) -> str:
-    # A key outside the Topic alphabet is hashed: the same key still replaces its predecessor.
-    if TOPIC.match(collapse_key):
-        return collapse_key
-    digest = hashlib.sha256(collapse_key.encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:32]
 
 
 def _result(message: PushMessage, response: requests.Response) -> PushResult | ProviderAuthError:

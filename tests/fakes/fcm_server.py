@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections import Counter
 from http import HTTPStatus
 from pathlib import Path
@@ -68,6 +69,7 @@ class FakeFcm:
         self.project_id = project_id
         self.latency = latency  # seconds added to every send
         self.auth_failing = False  # every send answers 401 UNAUTHENTICATED
+        self._outage: list[tuple[float, str]] = []  # (monotonic end, ANSWERS prefix) phases
         self.client_email = f"push-sender@{project_id}.iam.gserviceaccount.com"
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._lock = threading.Lock()
@@ -93,6 +95,22 @@ class FakeFcm:
             self.attempts: Counter[str] = Counter()  # send requests per registration token
             self.token_requests = 0
         self.auth_failing = False
+
+    def outage(self, *phases: tuple[float, str]) -> None:
+        """From now on, answer every send as a token of that ANSWERS prefix would be answered,
+        phase after phase: ``outage((5, "unavailable-"), (5, "quota-"))`` is five seconds of
+        503 and then five of 429 with Retry-After. ``outage()`` ends it."""
+        end, plan = time.monotonic(), []
+        for seconds, prefix in phases:
+            end += seconds
+            plan.append((end, prefix))
+        with self._lock:
+            self._outage = plan
+
+    def _outage_prefix(self) -> str | None:
+        now = time.monotonic()
+        with self._lock:
+            return next((prefix for end, prefix in self._outage if now < end), None)
 
     def start(self) -> "FakeFcm":
         """Serve on a thread of its own (in-process use from tests)."""
@@ -201,15 +219,16 @@ class FakeFcm:
         token = message["token"]
         with self._lock:
             self.attempts[token] += 1
+        down = self._outage_prefix()
         for prefix, answer in ANSWERS.items():
-            if token.startswith(prefix):
+            if token.startswith(prefix) or prefix == down:
                 status, payload, headers = _error(*answer)
                 if prefix in RETRY_AFTER:
                     headers["Retry-After"] = RETRY_AFTER[prefix]
                 return status, payload, headers
         with self._lock:
             self.received.append({"token": token, "data": message.get("data", {}),
-                                  "message": message})
+                                  "message": message, "at": time.monotonic()})
             name = f"projects/{project}/messages/0:{next(self._ids)}%fake"
         return 200, {"name": name}, {}
 

@@ -7,7 +7,8 @@ import pytest
 
 from audiences.services import customer_upsert
 from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Device, Send, Template
-from notifications.sending import MAX_ATTEMPTS, batch_send
+from notifications.recording import MAX_ATTEMPTS
+from notifications.sending import batch_send
 from notifications.services import device_register, send_create, send_fan_out, send_resume
 from tests.fakes.fcm_server import FakeFcm
 
@@ -91,29 +92,34 @@ def test_invalid_argument_about_the_payload_keeps_the_device(fcm, template):
 
 
 def test_quota_and_unavailable_are_retried_then_given_up(fcm, template):
+    """One device's own temporary errors, among devices that FCM accepts."""
     busy, _ = android("busy", "quota-1")
     down, _ = android("down", "unavailable-1")
-    send = send_to(template, [busy, down])
+    fine = [android(f"fine{i}", f"ok-{i}")[0] for i in range(3)]
+    send = send_to(template, [busy, down, *fine])
 
     for _ in range(MAX_ATTEMPTS):
         run_batches(send)
         release_retries(send)
 
-    rows = dict(Delivery.objects.filter(send=send).values_list("customer__external_id", "reason"))
+    rows = dict(Delivery.objects.filter(send=send, status="failed")
+                .values_list("customer__external_id", "reason"))
     assert rows == {"busy": "retries_exhausted", "down": "retries_exhausted"}
+    assert Delivery.objects.filter(send=send, status="sent").count() == 3
     assert fcm.attempts["quota-1"] == MAX_ATTEMPTS
     assert Send.objects.get(pk=send.pk).status == Send.Status.DONE
 
 
 def test_a_retry_waits_at_least_what_retry_after_asks(fcm, template):
     busy, _ = android("busy", "quota-1")
-    send = send_to(template, [busy])
+    fine = [android(f"fine{i}", f"ok-{i}")[0] for i in range(4)]
+    send = send_to(template, [busy, *fine])
 
     run_batches(send)
 
     batch = DeliveryBatch.objects.get(send=send)
     assert batch.status == "queued" and batch.not_before is not None
-    assert Delivery.objects.get(send=send).status == "queued"
+    assert Delivery.objects.get(send=send, customer=busy).status == "queued"
     batch_send(batch_id=batch.pk)  # not due yet: nothing happens
     assert fcm.attempts["quota-1"] == 1
 

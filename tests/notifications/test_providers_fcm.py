@@ -62,11 +62,25 @@ def test_a_sent_message_carries_notification_data_and_platform_options(backend, 
     assert sent["notification"] == {"title": "Hello", "body": "Your cart misses you",
                                     "image": "https://cdn.example.test/cart.png"}
     assert sent["data"] == {"delivery_id": "7", "t": "sig"}
-    assert sent["android"] == {"priority": "high", "ttl": "3600s", "collapse_key": "cart"}
+    assert sent["android"] == {"priority": "high", "ttl": "3600s", "collapse_key": "cart",
+                               "notification": {"tag": "cart"}}
     assert sent["apns"]["headers"]["apns-priority"] == "10"
     assert sent["apns"]["headers"]["apns-collapse-id"] == "cart"
+    assert sent["webpush"]["headers"]["Topic"] == "cart"
+    assert sent["webpush"]["notification"] == {"tag": "cart"}
     assert int(sent["apns"]["headers"]["apns-expiration"]) > 0
     assert sent["webpush"]["fcm_options"] == {"link": "https://shop.example.test/cart"}
+
+
+def test_results_stream_in_as_fcm_answers_them(backend, fcm):
+    """A slow answer does not hold back the others: they come first, in their own slice."""
+    messages = [push("slow-1", delivery_id=1), *(push(f"ok-{i}", delivery_id=i)
+                                                  for i in range(2, 6))]
+
+    slices = [[r.delivery_id for r in part] for part in backend.send_stream(messages)]
+
+    assert slices[-1] == [1]
+    assert sorted(i for part in slices[:-1] for i in part) == [2, 3, 4, 5]
 
 
 def test_a_deep_link_is_not_sent_as_a_web_link(backend, fcm):

@@ -66,7 +66,7 @@ def test_the_service_worker_receives_the_decrypted_notification(backend, receive
     assert received["payload"] == {
         "title": "Hello", "body": "Your cart misses you",
         "image": "https://cdn.example.test/cart.png", "url": "https://shop.example.test/cart",
-        "data": {"delivery_id": "1", "t": "sig"},
+        "tag": "cart", "data": {"delivery_id": "1", "t": "sig"},
     }
     assert received["headers"] == {"TTL": "600", "Urgency": "high", "Topic": "cart"}
     assert result.provider_message_id.startswith(f"{receiver.url}/message/")

@@ -154,7 +154,7 @@ def test_a_dead_workers_batch_is_taken_back_and_finished(order_update, locmem_ba
     batch = DeliveryBatch.objects.get(send=send)
     # A worker claimed the batch, then died without a word.
     DeliveryBatch.objects.filter(pk=batch.pk).update(
-        status="sending", claim_token="dead", claimed_at=timezone.now() - timedelta(hours=1)
+        status="sending", fence=7, claimed_at=timezone.now() - timedelta(hours=1)
     )
 
     swept = deliveries_sweep()
