@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from journeyhub.env import (
     database_from_url,
@@ -209,8 +209,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # provider outage, goes ahead of new batches. RabbitMQ serves the highest number first, Redis
 # (kombu's emulation: 0, 3, 6, 9) the lowest; the filesystem broker has none.
 CELERY_TASK_QUEUES = [
-    Queue("default"), Queue("fanout"), Queue("analytics"),
-    Queue("send", queue_arguments={"x-max-priority": 9}),
+    Queue(name, Exchange(name), routing_key=name, queue_arguments=arguments)
+    for name, arguments in [("default", None), ("fanout", None), ("analytics", None),
+                            ("send", {"x-max-priority": 9})]
 ]
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
     DELIVERY_PRIORITY_NEW, DELIVERY_PRIORITY_RESENT = 6, 0

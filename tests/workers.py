@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -14,12 +15,15 @@ from urllib.parse import quote, urlparse
 from django.conf import settings
 from django.db import connection
 
+from journeyhub.celery import app as celery_app
+
 WORKER_READY_SECONDS = 60  # Django setup + broker connection; seconds on a loaded 2-core box
 TASK_DONE_SECONDS = 60
 WORKER_STOP_SECONDS = 20
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+# Brokers of the worker tests; a run beside another on the same machine names its own.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 @dataclass
@@ -69,12 +73,13 @@ test_database_url.__test__ = False  # a helper, despite its name
 
 
 class Worker:
-    def __init__(self, broker: Broker, queue: str, log_path: Path, concurrency: int = 1) -> None:
+    def __init__(self, broker: Broker, queue: str, log_path: Path, concurrency: int = 1,
+                 name: str = "") -> None:
         self.log_path = log_path
         argv = [
             sys.executable, "-m", "celery", "-A", "journeyhub", "worker",
             "--queues", queue, "--concurrency", str(concurrency), "--loglevel", "INFO",
-            "--hostname", f"{queue}@%h", "--without-mingle", "--without-gossip",
+            "--hostname", f"{name or queue}@%h", "--without-mingle", "--without-gossip",
         ]
         env = {**os.environ, "DATABASE_URL": test_database_url(), **broker.worker_env}
         env.pop("CELERY_TASK_ALWAYS_EAGER", None)
@@ -86,6 +91,9 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def is_ready(self) -> bool:
+        return " ready." in self.log()
 
     def wait_until_ready(self) -> None:
         deadline = time.monotonic() + WORKER_READY_SECONDS
@@ -106,3 +114,24 @@ class Worker:
         except ProcessLookupError:
             pass
         self.process.wait()
+
+
+@contextmanager
+def publishing_to(url: str):
+    """Tasks this process enqueues go to ``url`` meanwhile (the workers' broker), instead of
+    the configured one."""
+    names = ("broker_url", "broker_write_url", "broker_read_url")
+    saved = {name: celery_app.conf[name] for name in names}
+
+    def switch(to: dict) -> None:
+        if celery_app._pool is not None:
+            celery_app._pool.force_close_all()
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+        celery_app.conf.update(to)
+
+    switch(dict.fromkeys(names, url))
+    try:
+        yield
+    finally:
+        switch(saved)
