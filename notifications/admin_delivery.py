@@ -22,7 +22,7 @@ from notifications.models import (
     TemplateTranslation,
 )
 from notifications.rendering import template_check
-from notifications.selectors import send_progress
+from notifications.selectors import send_outage, send_progress
 from notifications.services import send_cancel, send_create, send_pause, send_resume, send_test
 
 
@@ -198,6 +198,10 @@ class SendAdmin(admin.ModelAdmin):
         send = Send.objects.filter(pk=object_id).first()
         if send is not None and send.error and request.method == "GET":
             self.message_user(request, send.error, messages.ERROR)
+        outage = send_outage(send) if send is not None and request.method == "GET" else ""
+        if outage:
+            self.message_user(request, f"{outage}: nothing is lost, the send resumes by "
+                                       "itself.", messages.WARNING)
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Audience")
@@ -209,7 +213,9 @@ class SendAdmin(admin.ModelAdmin):
     @admin.display(description="Progress")
     def progress(self, send: Send) -> str:
         progress = send_progress(send)
-        return f"{progress.sent} sent / {progress.total} ({progress.percent:.0f}% done)"
+        done = f"{progress.sent} sent / {progress.total} ({progress.percent:.0f}% done)"
+        outage = send_outage(send)
+        return f"{done}; {outage}" if outage else done
 
     @admin.display(description="Skipped and failed, by reason")
     def skipped_by_reason(self, send: Send) -> str:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from push_notifications.models import WebPushDevice
@@ -75,9 +76,18 @@ def demo_webpush_receive(request: HttpRequest, key: str) -> HttpResponse:
         return JsonResponse({"error": f"cannot decrypt: {type(error).__name__}"}, status=400)
     if not isinstance(payload, dict):
         payload = {"body": str(payload)}
-    DemoReceivedPush.objects.create(
-        inbox=inbox, title=str(payload.get("title", ""))[:500], body=str(payload.get("body", "")),
-        payload=payload, ttl=request.headers.get("TTL", "")[:20],
-        urgency=request.headers.get("Urgency", "")[:20],
-    )
+    _show(inbox, payload, ttl=request.headers.get("TTL", "")[:20],
+          urgency=request.headers.get("Urgency", "")[:20])
     return HttpResponse(status=201)
+
+
+def _show(inbox: DemoInbox, payload: dict, **headers) -> None:
+    """What static/notifications/service-worker.js does in a browser: a notification with the
+    tag of one already shown replaces it, so a message sent twice is seen once."""
+    tag = str(payload.get("tag") or "")[:64]
+    fields = {"title": str(payload.get("title", ""))[:500], "body": str(payload.get("body", "")),
+              "payload": payload, "received_at": timezone.now(), **headers}
+    if tag:
+        DemoReceivedPush.objects.update_or_create(inbox=inbox, tag=tag, defaults=fields)
+    else:
+        DemoReceivedPush.objects.create(inbox=inbox, **fields)

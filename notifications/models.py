@@ -339,7 +339,7 @@ class ProviderOutage(models.Model):
     provider accepts messages again."""
 
     kind = models.CharField(max_length=10, choices=Device.Kind.choices)
-    application_id = models.CharField(max_length=64)
+    application_id = models.CharField(max_length=64, blank=True)  # blank: the default app
     retry_at = models.DateTimeField()
     failures = models.PositiveIntegerField(default=1, help_text="Consecutive failed tries.")
     error = models.CharField(max_length=500, blank=True)

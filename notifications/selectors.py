@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
+from django.utils import timezone
 
-from notifications.models import Delivery, Send
+from notifications.models import Delivery, DeliveryBatch, ProviderOutage, Send
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,19 @@ def send_progress(send: Send) -> SendProgress:
         if row["reason"] and row["status"] in (Delivery.Status.SKIPPED, Delivery.Status.FAILED):
             reasons[row["reason"]] = reasons.get(row["reason"], 0) + row["n"]
     return SendProgress(total=sum(counts.values()), reasons=reasons, **counts)
+
+
+def send_outage(send: Send) -> str:
+    """"FCM provider unavailable, retrying at 14:05" while a provider outage holds up this
+    send's unfinished batches (notifications.outage), else ""."""
+    if send.status != Send.Status.SENDING:
+        return ""
+    waiting = DeliveryBatch.objects.filter(
+        send=send, kind=OuterRef("kind"), application_id=OuterRef("application_id"),
+    ).exclude(status=DeliveryBatch.Status.DONE)
+    outage = ProviderOutage.objects.filter(Exists(waiting)).order_by("-retry_at").first()
+    if outage is None:
+        return ""
+    app = f" ({outage.application_id})" if outage.application_id not in ("", "default") else ""
+    return (f"{outage.get_kind_display()}{app} provider unavailable, retrying at "
+            f"{timezone.localtime(outage.retry_at):%H:%M}")

@@ -4,9 +4,19 @@ delivery rows, device states and send states."""
 from datetime import time
 
 import pytest
+from django.urls import reverse
+from django.utils import timezone
 
 from audiences.services import customer_upsert
-from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Device, Send, Template
+from notifications.models import (
+    Delivery,
+    DeliveryBatch,
+    DeliverySettings,
+    Device,
+    ProviderOutage,
+    Send,
+    Template,
+)
 from notifications.recording import MAX_ATTEMPTS
 from notifications.sending import batch_send
 from notifications.services import device_register, send_create, send_fan_out, send_resume
@@ -140,3 +150,52 @@ def test_bad_credentials_pause_the_send_instead_of_burning_the_audience(fcm, tem
     send_resume(send=send)
     run_batches(send)
     assert set(Delivery.objects.filter(send=send).values_list("status", flat=True)) == {"sent"}
+
+
+def test_an_unavailable_fcm_holds_the_send_as_a_whole_without_spending_attempts(
+        fcm, template, admin_client):
+    first = send_to(template, [android(f"a{i}", f"ok-a{i}")[0] for i in range(5)])
+    second = send_to(template, [android(f"b{i}", f"ok-b{i}")[0] for i in range(5)])
+    fcm.outage((600, "unavailable-"))
+
+    run_batches(first)
+    outage = ProviderOutage.objects.get(kind="fcm")
+    tried = fcm.summary()["attempts"]
+    run_batches(second)  # FCM is known to be down: this batch waits without a request
+
+    assert tried == 5 and fcm.summary()["attempts"] == 5
+    rows = Delivery.objects.filter(send__in=[first, second])
+    assert set(rows.values_list("status", "attempts")) == {("queued", 0)}
+    assert set(DeliveryBatch.objects.values_list("status", "not_before")) == {
+        ("queued", outage.retry_at)}
+    page = admin_client.get(reverse("admin:notifications_send_change", args=[first.pk]))
+    shown = f"FCM provider unavailable, retrying at {timezone.localtime(outage.retry_at):%H:%M}"
+    assert shown in page.content.decode()
+
+    fcm.outage()  # FCM is back; time passes
+    ProviderOutage.objects.update(retry_at=timezone.now())
+    release_retries(first)
+    release_retries(second)
+    run_batches(first)
+    run_batches(second)
+
+    assert set(rows.values_list("status", flat=True)) == {"sent"}
+    assert not ProviderOutage.objects.exists()
+    assert Send.objects.get(pk=second.pk).status == Send.Status.DONE
+
+
+def test_a_longer_outage_waits_longer_and_honours_retry_after(fcm, template, settings):
+    settings.DELIVERY_OUTAGE_BACKOFF_SECONDS = 10
+    settings.DELIVERY_OUTAGE_BACKOFF_MAX_SECONDS = 300
+    send = send_to(template, [android(f"a{i}", f"ok-a{i}")[0] for i in range(3)])
+    fcm.outage((600, "internal-"))
+    waits = []
+    for _ in range(3):
+        ProviderOutage.objects.update(retry_at=timezone.now())
+        release_retries(send)
+        before = timezone.now()
+        run_batches(send)
+        waits.append((ProviderOutage.objects.get().retry_at - before).total_seconds())
+
+    assert [round(w) for w in waits] == [10, 20, 40]
+    assert ProviderOutage.objects.get().failures == 3
