@@ -8,11 +8,12 @@ mid-chunk therefore leaves without an outcome only the requests it had in flight
 sent again by the next claim. Every message carries a collapse identity that stays the same
 across such a resend, so a device shows it once."""
 
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max, Q, prefetch_related_objects
 from django.utils import timezone
 
@@ -60,6 +61,9 @@ SEND_CHUNK = 100
 RETRY_BASE_SECONDS = 5  # a message's own temporary errors: 5, 10, 20, 40 s ...
 RETRY_MAX_SECONDS = 15 * 60
 DATABASE_ERRORS = (OperationalError, InterfaceError)  # the connection went away
+# Answers already in hand are worth keeping: their write is tried again on a new connection
+# this many times, a second apart (a restart takes seconds), before the batch is given up.
+RECORD_RETRIES = 10
 
 
 @dataclass
@@ -236,8 +240,22 @@ def _send_chunk(backend, claim: Claim, chunk: list[PushMessage]) -> list[PushRes
     with closing(backend.send_stream(chunk)) as results:  # closed early: cancel the rest
         for part in results:
             retries += [r for r in part if r.outcome == Outcome.RETRY]
-            results_record(claim, [r for r in part if r.outcome != Outcome.RETRY])
+            _record_surviving(claim, [r for r in part if r.outcome != Outcome.RETRY])
     return retries
+
+
+def _record_surviving(claim: Claim, results: list[PushResult]) -> None:
+    """Record a slice, reconnecting if the database dropped us: otherwise these messages,
+    answered but not written down, would be sent again."""
+    for attempt in range(RECORD_RETRIES):
+        try:
+            results_record(claim, results)
+            return
+        except DATABASE_ERRORS:
+            if attempt == RECORD_RETRIES - 1:
+                raise
+            connection.close()
+            time.sleep(1)
 
 
 def _batch_settle(claim: Claim, delivered: Delivered) -> None:

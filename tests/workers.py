@@ -124,8 +124,7 @@ def publishing_to(url: str):
     saved = {name: celery_app.conf[name] for name in names}
 
     def switch(to: dict) -> None:
-        if celery_app._pool is not None:
-            celery_app._pool.force_close_all()
+        # kombu keeps one pool per broker URL for the process: drop only our references.
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
         celery_app.conf.update(to)

@@ -26,14 +26,12 @@ from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Devi
 from notifications.providers.fcm import FCM_CONCURRENCY
 from notifications.sending import SEND_CHUNK
 from notifications.services import deliveries_sweep, send_create
-from tests.fakes.fcm_server import FakeFcm
 from tests.workers import AMQP_URL, REDIS_URL, Broker, Worker, publishing_to, reachable
 
 AUDIENCE = 20_000
 KILLS = 3
 KILL_BETWEEN = (0.05, 0.6)  # kills happen while this share of the audience has been reached
 POOL = 2  # pool processes per worker
-FCM_LATENCY_SECONDS = 0.05  # FCM's round trip, roughly
 BEAT_SECONDS = 60  # the sweeper runs once a minute (journeyhub/schedules.py)
 QUEUES = "fanout,send,default"
 IN_FLIGHT_PER_KILL = POOL * min(SEND_CHUNK, FCM_CONCURRENCY)
@@ -60,15 +58,6 @@ def broker(request) -> Broker:
         url = AMQP_URL
     with publishing_to(url):
         yield Broker(url, {}, {"CELERY_BROKER_URL": url})
-
-
-@pytest.fixture
-def fcm(tmp_path):
-    with FakeFcm(latency=FCM_LATENCY_SECONDS) as fake:
-        credentials = fake.write_service_account(tmp_path / "service-account.json")
-        apps = {"fcm": {"default": {"credentials_file": str(credentials), "endpoint": fake.url}}}
-        (tmp_path / "push-apps.json").write_text(json.dumps(apps))
-        yield fake
 
 
 def audience_create(size: int) -> list[int]:
@@ -108,15 +97,15 @@ def send_with_kills(broker, fcm, tmp_path, customer_ids, rng) -> tuple[Send, lis
     send and the moments of the kills."""
     survivor = worker_start(broker, tmp_path, "survivor")
     victim = worker_start(broker, tmp_path, "victim-0")
-    survivor.wait_until_ready()
-    victim.wait_until_ready()
-    template = Template.objects.create(name="Crash", title="Hello",
-                                       body="{{ customer.external_id }}")
-    send = send_create(template=template, customer_ids=customer_ids)
     kill_at = sorted(int(AUDIENCE * rng.uniform(*KILL_BETWEEN)) for _ in range(KILLS))
     kills: list[float] = []
-    swept, deadline = time.monotonic(), time.monotonic() + 600
     try:
+        survivor.wait_until_ready()
+        victim.wait_until_ready()
+        template = Template.objects.create(name="Crash", title="Hello",
+                                           body="{{ customer.external_id }}")
+        send = send_create(template=template, customer_ids=customer_ids)
+        swept, deadline = time.monotonic(), time.monotonic() + 600
         while Send.objects.get(pk=send.pk).status != Send.Status.DONE:
             assert time.monotonic() < deadline, _logs([survivor, victim])
             if kill_at and victim.is_ready() and len(fcm.received) >= kill_at[0]:
@@ -150,7 +139,8 @@ def visible_twice(copies: list[dict]) -> bool:
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_crash_of_a_worker_loses_nothing_and_shows_nothing_twice(broker, fcm, tmp_path):
+def test_crash_of_a_worker_loses_nothing_and_shows_nothing_twice(broker, workers_fcm, tmp_path):
+    fcm = workers_fcm
     seed = random.randrange(1 << 30)
     started = time.monotonic()
     customer_ids = audience_create(AUDIENCE)
@@ -184,7 +174,8 @@ def test_crash_of_a_worker_loses_nothing_and_shows_nothing_twice(broker, fcm, tm
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_crash_of_the_broker_loses_no_send(broker, fcm, tmp_path, settings):
+def test_crash_of_the_broker_loses_no_send(broker, workers_fcm, tmp_path, settings):
+    fcm = workers_fcm
     """A broker restarted without its queues (Redis keeping nothing on disk) loses the tasks of
     a send, twice: the fan-out, then its batches. The sweeper enqueues them again."""
     if not broker.url.startswith("redis"):
