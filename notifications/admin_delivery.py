@@ -17,6 +17,7 @@ from notifications.models import (
     DeliverySettings,
     DemoReceivedPush,
     Device,
+    ProviderOutage,
     Send,
     Template,
     TemplateTranslation,
@@ -275,10 +276,24 @@ class DeliveryAdmin(admin.ModelAdmin):
 @admin.register(DeliveryBatch)
 class DeliveryBatchAdmin(admin.ModelAdmin):
     list_display = ("id", "send", "number", "kind", "application_id", "size", "status",
-                    "attempts", "not_before", "claimed_at", "finished_at")
+                    "attempts", "not_before", "claimed_at", "fence", "finished_at")
     list_filter = ("status", "kind")
     raw_id_fields = ("send",)
     show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProviderOutage)
+class ProviderOutageAdmin(admin.ModelAdmin):
+    """Providers answering only temporary errors: their batches wait until the next try. A row
+    goes by itself once the provider accepts messages again."""
+
+    list_display = ("kind", "application_id", "retry_at", "failures", "error", "started_at")
 
     def has_add_permission(self, request):
         return False
@@ -309,9 +324,10 @@ class DeliverySettingsAdmin(admin.ModelAdmin):
 class DemoReceivedPushAdmin(admin.ModelAdmin):
     """What the demo sink received and decrypted: proof that sends really went out."""
 
-    list_display = ("received_at", "title", "body", "customer", "urgency", "ttl")
+    list_display = ("received_at", "title", "body", "customer", "tag", "urgency", "ttl")
     list_select_related = ("inbox__device__customer",)
-    readonly_fields = ("inbox", "received_at", "title", "body", "payload", "ttl", "urgency")
+    readonly_fields = ("inbox", "received_at", "title", "body", "payload", "tag", "ttl",
+                       "urgency")
     show_full_result_count = False
 
     @admin.display(description="Customer")
