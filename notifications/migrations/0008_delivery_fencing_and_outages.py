@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0006_delivery_created_at_brin'),
+        ('notifications', '0007_delivery_outlives_erased_customer'),
     ]
 
     operations = [
