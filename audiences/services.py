@@ -149,7 +149,7 @@ def events_track(
     Event.objects.bulk_create(fresh)
     _customers_touch(fresh)
     stage_rules_apply_to_events(events=fresh)
-    transaction.on_commit(lambda: _announce(fresh))
+    transaction.on_commit(lambda: events_announce(fresh))
     return results
 
 
@@ -239,7 +239,8 @@ def _a_resolution_before(moment: datetime) -> datetime:
         return moment
 
 
-def _announce(events: list[Event]) -> None:
+def events_announce(events: list[Event]) -> None:
+    """Tell the apps above that these events were tracked (call after they are committed)."""
     for event in events:
         event_tracked.send(
             sender=Event, event_id=event.pk, customer_id=event.customer_id, name=event.name

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "journeyhub",
     "audiences",
     "notifications",
+    "onboarding",
     "campaigns",
     "analytics",
 ]

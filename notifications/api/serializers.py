@@ -1,30 +1,20 @@
 """Shapes of the device endpoints. Validation only: the writes are notifications.services."""
 
-import re
-from urllib.parse import urlsplit
-
-from push_notifications.models import BROWSER_TYPES, APNSDevice, WebPushDevice
+from push_notifications.models import WebPushDevice
 from rest_framework import serializers
 
 from audiences.api.serializers import LOCALE_PATTERN
 from audiences.models import validate_time_zone
 from journeyhub.api_errors import StrictFieldsMixin
 from notifications.models import Device
-
-APNS_TOKEN_MAX = APNSDevice._meta.get_field("registration_id").max_length
-APNS_TOKEN = re.compile(rf"^[0-9a-f]{{64,{APNS_TOKEN_MAX}}}$")
-# FCM registration tokens are opaque; today ~160 characters of this alphabet.
-FCM_TOKEN = re.compile(r"^[A-Za-z0-9_:\-]{32,1024}$")
-# Tokens sit in unique btree indexes, whose entries PostgreSQL caps at ~2.7 KB.
-TOKEN_MAX = 2048
-BASE64URL = re.compile(r"^[A-Za-z0-9_\-]+={0,2}$")
-BROWSERS = {value.lower(): value for value, _ in BROWSER_TYPES}
-# Where each provider runs; FCM serves all three.
-KIND_PLATFORMS = {
-    Device.Kind.APNS: [Device.Platform.IOS],
-    Device.Kind.FCM: [Device.Platform.IOS, Device.Platform.ANDROID, Device.Platform.WEB],
-    Device.Kind.WEBPUSH: [Device.Platform.WEB],
-}
+from notifications.tokens import (
+    BROWSERS,
+    TOKEN_MAX,
+    default_platform,
+    platform_problem,
+    token_errors,
+    token_normalised,
+)
 
 
 class DeviceFieldsSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -48,10 +38,8 @@ class DeviceFieldsSerializer(StrictFieldsMixin, serializers.Serializer):
         return value
 
     def platform_errors(self, kind: str, platform: str | None) -> dict:
-        if platform is not None and platform not in KIND_PLATFORMS[kind]:
-            allowed = " or ".join(KIND_PLATFORMS[kind])
-            return {"platform": [f"A {kind} device runs on {allowed}."]}
-        return {}
+        problem = platform_problem(kind, platform)
+        return {"platform": [problem]} if problem else {}
 
 
 class DeviceUpdateSerializer(DeviceFieldsSerializer):
@@ -88,51 +76,17 @@ class DeviceRegisterSerializer(DeviceFieldsSerializer):
 
     def validate(self, data):
         kind = data["kind"]
-        data["platform"] = data.get("platform") or _default_platform(kind)
+        data["platform"] = data.get("platform") or default_platform(kind)
         errors = self.platform_errors(kind, data["platform"])
         if data["platform"] is None:
             errors["platform"] = [f"Say which platform this {kind} device runs on."]
-        errors.update(_token_errors(kind, data))
+        errors.update({name: [reason] for name, reason in token_errors(kind, data).items()})
         if errors:
             raise serializers.ValidationError(errors)
-        if kind == Device.Kind.APNS:
-            data["token"] = data["token"].lower()  # hex is case-free; one token, one row
+        data["token"] = token_normalised(kind, data["token"])
         if "browser" in data:
             data["browser"] = BROWSERS[data["browser"]]
         return data
-
-
-def _default_platform(kind: str) -> str | None:
-    platforms = KIND_PLATFORMS[kind]
-    return platforms[0] if len(platforms) == 1 else None
-
-
-def _token_errors(kind: str, data: dict) -> dict:
-    token = data["token"]
-    if kind == Device.Kind.APNS and not APNS_TOKEN.match(token.lower()):
-        return {"token": ["An APNs token is at least 64 hexadecimal digits."]}
-    if kind == Device.Kind.FCM and not FCM_TOKEN.match(token):
-        return {"token": ["This is not an FCM registration token."]}
-    if kind != Device.Kind.WEBPUSH:
-        extra = [name for name in ("p256dh", "auth", "browser") if name in data]
-        return {name: ["Only for webpush devices."] for name in extra}
-    errors = {}
-    if not token.isascii() or not _is_https_url(token):
-        errors["token"] = ["A Web Push token is the subscription's https endpoint URL."]
-    for name in ("p256dh", "auth"):
-        if name not in data:
-            errors[name] = ["This field is required for webpush devices."]
-        elif not BASE64URL.match(data[name]):
-            errors[name] = ["Must be base64url."]
-    return errors
-
-
-def _is_https_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        return False
-    return parts.scheme == "https" and bool(parts.hostname)
 
 
 class DeviceSerializer(serializers.ModelSerializer):

@@ -3,7 +3,6 @@
 
 import os
 import sys
-import time
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,9 +16,7 @@ from analytics.exports import (
     export_estimate,
     export_stream,
 )
-
-BAR_WIDTH = 30
-REDRAW_SECONDS = 0.2  # a log file gets a line per redraw: not one per page
+from journeyhub.progress import ProgressBar
 
 
 class Command(BaseCommand):
@@ -137,29 +134,3 @@ def _day(options, key: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise CommandError(f"--{key} {value!r} is not a date: use YYYY-MM-DD.") from None
-
-
-class ProgressBar:
-    """``[#####.....]  12,000 / ~100,000 rows`` redrawn in place on stderr; the total is an
-    estimate, so the bar stops at full and the count goes on."""
-
-    def __init__(self, stream, total: int):
-        self.stream, self.total = stream, max(total, 0)
-        self.drawn_at, self.done = 0.0, 0
-
-    def update(self, done: int) -> None:
-        self.done = done
-        now = time.monotonic()
-        if now - self.drawn_at < REDRAW_SECONDS and done < self.total:
-            return
-        self.drawn_at = now
-        share = min(done / self.total, 1.0) if self.total else 1.0
-        filled = int(share * BAR_WIDTH)
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        self.stream.write(f"\r[{bar}] {done:>12,} / ~{self.total:,} rows", ending="")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        self.drawn_at = 0.0  # the last count, however soon after the previous one
-        self.update(self.done)
-        self.stream.write("")

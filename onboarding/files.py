@@ -1,0 +1,331 @@
+"""Reading customer files, CSV or JSON Lines, a line at a time: whatever the file holds, memory
+stays bounded (a line over MAX_LINE_BYTES is refused unread), every problem is reported with
+its line number, and each good line becomes a raw item for onboarding.items.
+
+CSV columns (see the README): the item's fields, ``attr.<key>`` (with an optional type,
+``attr.visits:number``), ``device_<field>`` for one device per line, and the export-only
+columns, which are read past. A mapping (``--map``) renames another system's columns, maps its
+values and fills defaults before any of that."""
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from onboarding.items import DEVICE_FIELDS, FILE_FIELDS
+
+MAX_LINE_BYTES = 1 << 20  # a customer fits in far less; a longer line is refused, not read
+MAX_COLUMNS = 1000  # beyond this a header is not a customer file
+FORMULA_ESCAPED = re.compile(r"^'[=+\-@\t\r]")  # what our exports write for a formula-like cell
+TOPIC_SEPARATORS = re.compile(r"[\s,;|]+")
+NO_TOPICS = "-"  # an opted_out_topics cell that opts the customer back in to every topic
+TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"0", "false", "no", "n", "f"})
+ATTRIBUTE_TYPES = ("text", "number", "boolean", "json")
+# Written by our exports for the reader; a file that carries them back imports unchanged.
+EXPORT_ONLY = frozenset({"stage_changed_at", "last_seen_at", "updated_at", "bucket",
+                         "referred_by"})
+DEVICE_PREFIX = "device_"
+
+
+class FileProblem(Exception):
+    """The file as a whole cannot be read (its header, its format): nothing is imported."""
+
+
+@dataclass
+class Mapping:
+    """How another system's file reads as ours (``--map FILE``, JSON):
+    ``{"columns": {"theirs": "ours" or null to skip}, "values": {"ours": {"their value":
+    "our value"}}, "defaults": {"ours": "value for an empty or missing cell"}}``."""
+
+    columns: dict[str, str | None] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    defaults: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str) -> "Mapping":
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise FileProblem(f"The mapping file {path} cannot be read: {error}") from error
+        if not isinstance(data, dict) or set(data) - {"columns", "values", "defaults"}:
+            raise FileProblem('A mapping file is a JSON object with "columns", "values" and '
+                              '"defaults".')
+        columns, values, defaults = (data.get(k, {}) for k in ("columns", "values", "defaults"))
+        if not all(isinstance(part, dict) for part in (columns, values, defaults)):
+            raise FileProblem('"columns", "values" and "defaults" are JSON objects.')
+        return cls(columns=columns, values=values, defaults=defaults)
+
+    def value(self, column: str, cell):
+        if isinstance(cell, str) and column in self.values:
+            return self.values[column].get(cell, cell)
+        return cell
+
+
+@dataclass
+class Line:
+    number: int
+    item: dict | None = None
+    error: str | None = None
+
+
+def file_format(path: str, given: str | None = None) -> str:
+    if given:
+        if given not in ("csv", "jsonl"):
+            raise FileProblem(f"Unknown format {given!r}: csv or jsonl.")
+        return given
+    lowered = path.lower()
+    if lowered.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if lowered.endswith((".csv", ".txt")):
+        return "csv"
+    raise FileProblem("Name the format (csv or jsonl): the file name does not say.")
+
+
+def physical_lines(handle) -> Iterator[tuple[int, str | None, str | None]]:
+    """(number, text, problem) per line of a binary file; a line too long or not UTF-8 comes
+    with its problem and no text, and is never held in memory whole."""
+    number = 0
+    while True:
+        chunk = handle.readline(MAX_LINE_BYTES + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+            while chunk and not chunk.endswith(b"\n"):  # skip the rest of it
+                chunk = handle.readline(MAX_LINE_BYTES)
+            yield number, None, f"The line is longer than {MAX_LINE_BYTES:,} bytes."
+            continue
+        if number == 1 and chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
+        try:
+            yield number, chunk.decode("utf-8"), None
+        except UnicodeDecodeError as error:
+            yield number, None, (f"Not UTF-8 (byte 0x{chunk[error.start]:02x} at position "
+                                 f"{error.start + 1}); save the file as UTF-8.")
+
+
+def jsonl_lines(handle, mapping: Mapping | None = None) -> Iterator[Line]:
+    for number, text, problem in physical_lines(handle):
+        if problem:
+            yield Line(number, error=problem)
+            continue
+        if not text.strip():
+            continue
+        try:
+            raw = json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError:
+            yield Line(number, error="The JSON is nested too deeply.")
+            continue
+        except ValueError as error:
+            yield Line(number, error=f"Not valid JSON: {error}.")
+            continue
+        if not isinstance(raw, dict):
+            yield Line(number, error="Each line must be one JSON object.")
+            continue
+        yield Line(number, item=_mapped_object(raw, mapping) if mapping else raw)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _mapped_object(raw: dict, mapping: Mapping) -> dict:
+    item = {}
+    for key, value in raw.items():
+        target = mapping.columns.get(key, key)
+        if target is not None:
+            item[target] = mapping.value(target, value)
+    for key, value in mapping.defaults.items():
+        item.setdefault(key, value)
+    return item
+
+
+class CsvColumns:
+    """What each column of a CSV header means, checked once for the file."""
+
+    def __init__(self, header: list[str], mapping: Mapping | None):
+        self.mapping = mapping or Mapping()
+        self.names: list[str | None] = []
+        problems = []
+        seen = set()
+        for raw in header:
+            name = self.mapping.columns.get(raw.strip(), raw.strip())
+            if name is None:
+                self.names.append(None)
+                continue
+            if name in seen:
+                problems.append(f"column {name!r} appears twice")
+            seen.add(name)
+            problem = _column_problem(name)
+            if problem:
+                problems.append(problem)
+            self.names.append(None if name in EXPORT_ONLY else name)
+        if "external_id" not in seen and "external_id" not in self.mapping.defaults:
+            problems.append("there is no external_id column")
+        if problems:
+            raise FileProblem("Line 1 (the header): " + "; ".join(problems) + ".")
+
+    def item(self, cells: list[str]) -> dict:
+        """The raw item of one line (its cells already counted against the header)."""
+        item: dict = {}
+        device: dict = {}
+        for name, cell in zip(self.names, cells, strict=False):
+            if name is None:
+                continue
+            cell = self.mapping.value(name, _unescaped(cell.strip()))
+            if name.startswith(DEVICE_PREFIX):
+                if cell != "":
+                    device[name[len(DEVICE_PREFIX):]] = cell
+            elif name.startswith("attr."):
+                if cell != "":
+                    key, _, kind = name[5:].partition(":")
+                    item.setdefault("attributes", {})[key] = _typed(cell, kind, name)
+            else:
+                _cell(item, name, cell)
+        for name, value in self.mapping.defaults.items():
+            if not name.startswith(DEVICE_PREFIX):
+                item.setdefault(name, value)
+            elif device:  # a default completes a line's device; it makes none on its own
+                device.setdefault(name[len(DEVICE_PREFIX):], value)
+        if device:
+            item["devices"] = [device]
+        return item
+
+
+def _column_problem(name: str) -> str | None:
+    if name in FILE_FIELDS - {"devices"} or name in EXPORT_ONLY:
+        return None
+    if name.startswith(DEVICE_PREFIX) and name[len(DEVICE_PREFIX):] in DEVICE_FIELDS:
+        return None
+    if name.startswith("attr."):
+        key, _, kind = name[5:].partition(":")
+        if not key:
+            return f"column {name!r} names no attribute"
+        if kind and kind not in ATTRIBUTE_TYPES:
+            return f"column {name!r}: the type is one of {', '.join(ATTRIBUTE_TYPES)}"
+        return None
+    return f"unknown column {name[:60]!r}"
+
+
+def _unescaped(cell: str) -> str:
+    """Our exports write a formula-like cell as '=...; read it back as it was."""
+    return cell[1:] if FORMULA_ESCAPED.match(cell) else cell
+
+
+class CellProblem(ValueError):
+    def __init__(self, column: str, reason: str):
+        super().__init__(f"{column}: {reason}")
+
+
+def _cell(item: dict, name: str, cell: str) -> None:
+    if cell == "":
+        return  # leaves the stored value alone (for consent too: never a silent opt-in)
+    if name == "opted_out_topics":
+        item[name] = [] if cell == NO_TOPICS else [
+            key for key in TOPIC_SEPARATORS.split(cell) if key]
+    elif name == "attributes":
+        try:
+            value = json.loads(cell, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            raise CellProblem(name, "not a JSON object, e.g. {\"city\": \"Lisbon\"}.") from None
+        item[name] = {**value, **item.get(name, {})} if isinstance(value, dict) else value
+    elif name == "push_opt_out":
+        item[name] = _yes_no(cell, name)
+    else:
+        item[name] = cell
+
+
+def _yes_no(cell: str, column: str) -> bool:
+    word = cell.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise CellProblem(column, f"{cell[:40]!r} is not a yes/no value: use 1/0, true/false or "
+                              "yes/no.")
+
+
+def _typed(cell: str, kind: str, column: str):
+    if kind in ("", "text"):
+        return cell
+    if kind == "boolean":
+        return _yes_no(cell, column)
+    try:
+        value = json.loads(cell, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        value = None if kind == "number" else ValueError
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise CellProblem(column, f"{cell[:40]!r} is not a number.")
+    if value is ValueError:
+        raise CellProblem(column, "not valid JSON.")
+    return value
+
+
+def csv_lines(handle, mapping: Mapping | None = None) -> Iterator[Line]:
+    """Lines of a CSV file as raw items. The first line is the header; a quoted cell may
+    span lines, and a line is numbered where its record starts."""
+    feed = _CsvFeed(handle)
+    reader = csv.reader(feed)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FileProblem("The file is empty.") from None
+    except csv.Error as error:
+        raise FileProblem(f"Line 1 (the header): {error}.") from error
+    if feed.problem:
+        raise FileProblem(f"Line 1 (the header): {feed.problem}")
+    if len(header) > MAX_COLUMNS:
+        raise FileProblem(f"Line 1 (the header) has {len(header):,} columns; a customer file "
+                          f"has at most {MAX_COLUMNS}.")
+    columns = CsvColumns(header, mapping)
+    yield from _csv_records(reader, feed, columns, len(header))
+
+
+def _csv_records(reader, feed, columns: CsvColumns, width: int) -> Iterator[Line]:
+    while True:
+        start = feed.number + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            feed.problem = None
+            yield Line(start, error=f"Not valid CSV: {error}.")
+            continue
+        if feed.problem:
+            yield Line(feed.problem_line, error=feed.problem)
+            feed.problem = None
+            continue
+        if not cells or not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > width:
+            yield Line(start, error=f"The line has {len(cells):,} cells; the header has "
+                                    f"{width:,}.")
+            continue
+        try:
+            yield Line(start, item=columns.item(cells))
+        except CellProblem as problem:
+            yield Line(start, error=str(problem))
+
+
+class _CsvFeed:
+    """Text lines for csv.reader from physical_lines; a line with a problem is handed on as
+    an empty line and the problem kept, for the reader's caller to report."""
+
+    def __init__(self, handle):
+        self.lines = physical_lines(handle)
+        self.number, self.problem, self.problem_line = 0, None, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        number, text, problem = next(self.lines)
+        self.number = number
+        if problem:
+            self.problem, self.problem_line = problem, number
+            return "\n"
+        return text

@@ -1,0 +1,123 @@
+"""Staging tables: where checked customers wait, one row per item or file line, before the merge
+moves them into the real tables with set-based SQL (onboarding.merge).
+
+Temporary tables, private to the connection and gone at the end of its transaction. On
+PostgreSQL rows stream in through COPY; on SQLite through batched INSERTs. Attribute and device
+values travel as JSON text and are read by the database's JSON functions."""
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+from audiences.models import customer_bucket
+from onboarding.codes import referral_codes
+from onboarding.items import CustomerItem
+
+CUSTOMERS = "jh_stage_customer"
+DEVICES = "jh_stage_device"
+CODE_POOL = 10_000  # referral codes drawn per os.urandom call
+INSERT_BATCH = 1000  # rows per INSERT on SQLite (its limit is 32,766 parameters)
+
+CUSTOMER_COLUMNS = (
+    "line", "external_id", "first_name", "last_name", "email", "locale", "time_zone", "stage",
+    "attrs_set", "attrs_del", "topics", "push_opt_out", "referral_code", "referred_by_code",
+    "created_at", "bucket", "fp", "new_code", "devices", "error",
+)
+# Filled by the merge: which row speaks for a customer named on several, the customer's id,
+# the merged attributes (SQLite) and the outcome.
+MERGE_COLUMNS = ("primary_line", "customer_id", "attrs_full", "status")
+DEVICE_COLUMNS = (
+    "line", "external_id", "kind", "token", "platform", "app_version", "locale", "time_zone",
+    "environment", "permission", "application_id", "p256dh", "auth", "browser",
+)
+
+
+def _types() -> dict[str, str]:
+    json_type = "jsonb" if connection.vendor == "postgresql" else "text"
+    big = "bigint"
+    return {
+        "line": big, "push_opt_out": "boolean", "created_at": "timestamp with time zone",
+        "bucket": "integer", "fp": big, "primary_line": big, "customer_id": big,
+        "attrs_set": json_type, "attrs_del": json_type, "topics": json_type,
+        "devices": json_type, "attrs_full": json_type, "provider_id": big, "device_id": big,
+        "changed": "boolean",
+    }
+
+
+def stage_create() -> None:
+    """Fresh staging tables for this transaction."""
+    types = _types()
+    on_commit = " ON COMMIT DROP" if connection.vendor == "postgresql" else ""
+    tables = {
+        CUSTOMERS: CUSTOMER_COLUMNS + MERGE_COLUMNS,
+        DEVICES: DEVICE_COLUMNS + ("provider_id", "device_id", "changed"),
+    }
+    with connection.cursor() as cursor:
+        for table, columns in tables.items():
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            body = ", ".join(f"{name} {types.get(name, 'text')}" for name in columns)
+            cursor.execute(f"CREATE TEMPORARY TABLE {table} ({body}){on_commit}")
+
+
+def customer_row(line: int, item: CustomerItem | None, error: str | None = None) -> tuple:
+    """The staging row of one item (or of a refused line: its number and reason only)."""
+    if item is None:
+        return (line,) + (None,) * (len(CUSTOMER_COLUMNS) - 2) + (error,)
+    attrs_set = attrs_del = None
+    if item.attributes is not None:
+        attrs_set = _json({k: v for k, v in item.attributes.items() if v is not None})
+        deleted = [k for k, v in item.attributes.items() if v is None]
+        attrs_del = _json(deleted) if deleted else None
+    return (
+        line, item.external_id, item.first_name, item.last_name, item.email, item.locale,
+        item.time_zone, item.stage, attrs_set, attrs_del,
+        None if item.opted_out_topics is None else _json(item.opted_out_topics),
+        item.push_opt_out, item.referral_code, item.referred_by_code,
+        connection.ops.adapt_datetimefield_value(item.created_at),
+        customer_bucket(item.external_id), item.fingerprint(), next(_codes),
+        _json(item.devices) if item.devices else None, None,
+    )
+
+
+def _code_pool() -> Iterator[str]:
+    """Codes for whichever rows turn out to be new customers, drawn many at a time."""
+    while True:
+        yield from referral_codes(CODE_POOL)
+
+
+_codes = _code_pool()
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@contextmanager
+def stage_writer() -> Iterator:
+    """A function that takes an iterable of customer rows and stages them."""
+    if connection.vendor == "postgresql":
+        columns = ", ".join(CUSTOMER_COLUMNS)
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {CUSTOMERS} ({columns}) FROM STDIN") as copy:
+                def write(rows: Iterable[tuple]) -> None:
+                    for row in rows:
+                        copy.write_row(row)
+
+                yield write
+        return
+    placeholders = ", ".join(["%s"] * len(CUSTOMER_COLUMNS))
+    sql = f"INSERT INTO {CUSTOMERS} ({', '.join(CUSTOMER_COLUMNS)}) VALUES ({placeholders})"
+    with connection.cursor() as cursor:
+        def write(rows: Iterable[tuple]) -> None:
+            batch = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= INSERT_BATCH:
+                    cursor.executemany(sql, batch)
+                    batch = []
+            if batch:
+                cursor.executemany(sql, batch)
+
+        yield write
