@@ -167,32 +167,58 @@ class CsvColumns:
             problems.append("there is no external_id column")
         if problems:
             raise FileProblem("Line 1 (the header): " + "; ".join(problems) + ".")
+        self.plan = [_planned(name) for name in self.names]
 
     def item(self, cells: list[str]) -> dict:
-        """The raw item of one line (its cells already counted against the header)."""
+        """The raw item of one line (its cells already counted against the header). The
+        hot path of a big import: one pass over the cells, the column's meaning decided
+        once per file (self.plan)."""
         item: dict = {}
         device: dict = {}
-        for name, cell in zip(self.names, cells, strict=False):
-            if name is None:
+        attributes: dict = {}
+        values = self.mapping.values
+        for (where, name, key, kind), cell in zip(self.plan, cells, strict=False):
+            if where is None:
                 continue
-            cell = self.mapping.value(name, _unescaped(cell.strip()))
-            if name.startswith(DEVICE_PREFIX):
-                if cell != "":
-                    device[name[len(DEVICE_PREFIX):]] = cell
-            elif name.startswith("attr."):
-                if cell != "":
-                    key, _, kind = name[5:].partition(":")
-                    item.setdefault("attributes", {})[key] = _typed(cell, kind, name)
+            cell = cell.strip()
+            if not cell:
+                continue  # leaves the stored value alone (consent too: never a silent opt-in)
+            if cell[0] == "'":
+                cell = _unescaped(cell)
+            if values and name in values:
+                cell = values[name].get(cell, cell)
+            if where == "device":
+                device[key] = cell
+            elif where == "attribute":
+                attributes[key] = _typed(cell, kind, name)
             else:
                 _cell(item, name, cell)
+        if attributes:
+            item["attributes"] = {**item.get("attributes", {}), **attributes}
+        if self.mapping.defaults:
+            self._defaults(item, device)
+        if device:
+            item["devices"] = [device]
+        return item
+
+    def _defaults(self, item: dict, device: dict) -> None:
         for name, value in self.mapping.defaults.items():
             if not name.startswith(DEVICE_PREFIX):
                 item.setdefault(name, value)
             elif device:  # a default completes a line's device; it makes none on its own
                 device.setdefault(name[len(DEVICE_PREFIX):], value)
-        if device:
-            item["devices"] = [device]
-        return item
+
+
+def _planned(name: str | None) -> tuple:
+    """(where, column, key, type) of a column: where its cells go."""
+    if name is None:
+        return None, None, None, None
+    if name.startswith(DEVICE_PREFIX):
+        return "device", name, name[len(DEVICE_PREFIX):], None
+    if name.startswith("attr."):
+        key, _, kind = name[5:].partition(":")
+        return "attribute", name, key, kind
+    return "field", name, name, None
 
 
 def _column_problem(name: str) -> str | None:
@@ -221,8 +247,6 @@ class CellProblem(ValueError):
 
 
 def _cell(item: dict, name: str, cell: str) -> None:
-    if cell == "":
-        return  # leaves the stored value alone (for consent too: never a silent opt-in)
     if name == "opted_out_topics":
         item[name] = [] if cell == NO_TOPICS else [
             key for key in TOPIC_SEPARATORS.split(cell) if key]
@@ -231,7 +255,7 @@ def _cell(item: dict, name: str, cell: str) -> None:
             value = json.loads(cell, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
             raise CellProblem(name, "not a JSON object, e.g. {\"city\": \"Lisbon\"}.") from None
-        item[name] = {**value, **item.get(name, {})} if isinstance(value, dict) else value
+        item[name] = value
     elif name == "push_opt_out":
         item[name] = _yes_no(cell, name)
     else:

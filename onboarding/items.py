@@ -19,7 +19,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audiences.models import Customer, Stage, external_id_problem
-from journeyhub.json_rules import json_problem, text_problem
+from journeyhub.json_rules import (
+    JSON_INT_MAX,
+    JSON_INT_MIN,
+    UNSTORABLE_TEXT,
+    json_problem,
+    text_problem,
+)
 from notifications.models import Device
 from notifications.tokens import (
     BROWSERS,
@@ -61,6 +67,7 @@ DEVICE_CHOICES = {
     "permission": set(Device.Permission.values),
 }
 DEVICE_FIELDS = frozenset({"token", "browser", *DEVICE_TEXT, *DEVICE_CHOICES})
+BROWSER_NAMES = set(BROWSERS)
 
 
 @lru_cache(maxsize=1)
@@ -87,17 +94,17 @@ class CustomerItem:
     created_at: datetime | None = None
     devices: list[dict] | None = None
 
-    def fingerprint(self) -> int | None:
-        """Equal for two items that set the same customer fields; None when the item sets
-        none (it only names the customer, e.g. to add a device)."""
+    def fingerprint(self, attributes_json: str | None) -> int | None:
+        """Equal for two items that set the same customer fields (``attributes_json`` is the
+        attributes as sorted JSON); None when the item sets none: it only names the
+        customer, e.g. to add a device."""
         values = (self.first_name, self.last_name, self.email, self.locale, self.time_zone,
                   self.stage, self.push_opt_out, self.referral_code, self.referred_by_code,
-                  self.created_at,
-                  None if self.attributes is None else sorted(self.attributes.items(), key=str),
-                  None if self.opted_out_topics is None else sorted(self.opted_out_topics))
-        if all(value is None for value in values):
+                  self.created_at, attributes_json,
+                  None if self.opted_out_topics is None else tuple(self.opted_out_topics))
+        if values.count(None) == len(values):
             return None
-        return hash(repr(values))
+        return hash(values)
 
 
 class Errors(dict):
@@ -193,10 +200,27 @@ def _attributes(value, errors: Errors) -> dict | None:
     if not isinstance(value, dict):
         errors.add("attributes", "Give a JSON object, e.g. {\"city\": \"Lisbon\"}.")
         return None
-    if problem := json_problem(value, path="attributes"):
+    if not _plain(value) and (problem := json_problem(value, path="attributes")):
         errors.add(*problem)
         return None
     return value
+
+
+def _plain(value: dict) -> bool:
+    """Flat and storable as it is: most attributes are; json_problem walks the rest."""
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            if UNSTORABLE_TEXT.search(item):
+                return False
+        elif kind is int:
+            if not JSON_INT_MIN <= item <= JSON_INT_MAX:
+                return False
+        elif not (kind is bool or item is None):
+            return False
+        if UNSTORABLE_TEXT.search(key):
+            return False
+    return True
 
 
 def _topics(value, known: frozenset[str], errors: Errors) -> list[str] | None:
@@ -271,23 +295,23 @@ def _device(raw, path: str, errors: Errors) -> dict | None:
         errors.add(path, "Expected an object.")
         return None
     local = Errors()
-    for name in raw.keys() - DEVICE_FIELDS:
-        local.add(str(name), "Unknown field.")
     device = {}
-    for name, allowed in DEVICE_CHOICES.items():
-        if raw.get(name) is not None:
-            device[name] = _choice(name, raw[name], allowed, local)
-    for name, max_length in DEVICE_TEXT.items():
-        if raw.get(name) is not None:
-            device[name] = _text(name, raw[name], max_length, local)
-    if "kind" not in raw:
-        local.add("kind", "This field is required.")
-    if "token" not in raw:
-        local.add("token", "This field is required.")
-    else:
-        device["token"] = _text("token", raw["token"], TOKEN_MAX, local, blank=False)
-    if raw.get("browser") is not None:
-        device["browser"] = _choice("browser", str(raw["browser"]).lower(), set(BROWSERS), local)
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if name in DEVICE_CHOICES:
+            device[name] = _choice(name, value, DEVICE_CHOICES[name], local)
+        elif name in DEVICE_TEXT:
+            device[name] = _text(name, value, DEVICE_TEXT[name], local)
+        elif name == "token":
+            device[name] = _text(name, value, TOKEN_MAX, local, blank=False)
+        elif name == "browser":
+            device[name] = _choice(name, str(value).lower(), BROWSER_NAMES, local)
+        else:
+            local.add(str(name), "Unknown field.")
+    for name in ("kind", "token"):
+        if raw.get(name) is None and name not in local:
+            local.add(name, "This field is required.")
     if not local:
         _device_rules(device, local)
     for name, messages in local.items():

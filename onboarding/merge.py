@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from audiences.models import Customer, Event, StageTransition, Topic, TopicOptOut
+from audiences.services import REFERRAL_SIGNUP_EVENT
 from notifications.models import Device
 from onboarding.codes import referral_codes
 from onboarding.staging import CUSTOMERS as S
@@ -32,7 +33,7 @@ PROVIDERS = {  # device kind -> (provider table, extra columns of its row)
 DEVICE_TEXT = ("platform", "app_version", "locale", "time_zone", "environment", "permission")
 PROFILE_TEXT = ("first_name", "last_name", "email", "locale", "time_zone", "stage",
                 "referral_code")
-REFERRAL_SIGNUP_EVENT = "referral_signup"  # as audiences.services records it
+WORK_MEM = "64MB"  # per sort or hash of this one transaction, for the length of the merge
 
 
 @dataclass
@@ -103,6 +104,8 @@ class _Merge:
     # --- refusals ------------------------------------------------------------------------
 
     def _index_stage(self) -> None:
+        if self.pg:  # joins of a million staged rows hash in memory instead of spilling
+            self.sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
         self.sql("CREATE INDEX jh_stage_customer_line ON {S} (line)")
         self.sql("CREATE INDEX jh_stage_customer_eid ON {S} (external_id)")
         self.sql("CREATE INDEX jh_stage_customer_code ON {S} (referral_code)")
