@@ -44,17 +44,18 @@ class MergeSummary:
     referral_events: list[tuple[int, int, str]] = field(default_factory=list)  # id, customer
 
 
-def stage_merge(*, now, stage_cause: str | None = None) -> MergeSummary:
+def stage_merge(*, now, stage_cause: str | None = None, unit: str = "line") -> MergeSummary:
     """Merge the staged rows. ``stage_cause`` records file-set stage changes as transitions
     (files may set a stage; the API may not). Returns what changed; the staging table keeps
-    each line's ``status`` and ``error``."""
-    merge = _Merge(now=now, stage_cause=stage_cause)
+    each line's ``status`` and ``error``; errors name other rows as ``unit`` N (a file's
+    line, a batch's item)."""
+    merge = _Merge(now=now, stage_cause=stage_cause, unit=unit)
     return merge.run()
 
 
 class _Merge:
-    def __init__(self, *, now, stage_cause):
-        self.now, self.stage_cause = now, stage_cause
+    def __init__(self, *, now, stage_cause, unit):
+        self.now, self.stage_cause, self.unit = now, stage_cause, unit
         self.pg = connection.vendor == "postgresql"
         self.names = {
             "S": S, "D": D, "C": Customer._meta.db_table, "T": Topic._meta.db_table,
@@ -123,10 +124,10 @@ class _Merge:
                 FROM {S} WHERE error IS NULL GROUP BY external_id HAVING COUNT(*) > 1
             ) AS g
             WHERE s.external_id = g.external_id AND s.error IS NULL""")
-        self.sql("""
-            UPDATE {S} AS s SET error = 'external_id: this customer is on line '
-                || s.primary_line || ' with other values; further lines of a customer may '
-                || 'only add devices.'
+        self.sql(f"""
+            UPDATE {{S}} AS s SET error = 'external_id: This customer is on {self.unit} '
+                || s.primary_line || ' with other values; further {self.unit}s of a '
+                || 'customer may only add devices.'
             WHERE s.primary_line IS NOT NULL AND s.line <> s.primary_line
               AND s.fp IS NOT NULL AND s.error IS NULL
               AND s.fp <> (SELECT p.fp FROM {S} AS p WHERE p.line = s.primary_line)""")
@@ -150,8 +151,8 @@ class _Merge:
             self.sql("ANALYZE {D}")
 
     def _refuse_repeated_tokens(self) -> None:
-        self.sql("""
-            UPDATE {S} AS s SET error = 'device token: the same token is on line '
+        self.sql(f"""
+            UPDATE {{S}} AS s SET error = 'device_token: The same token is on {self.unit} '
                 || dup.first || '.'
             FROM (
                 SELECT d.line, f.first FROM {D} AS d JOIN (
@@ -169,7 +170,7 @@ class _Merge:
 
     def _refuse_referral_conflicts(self) -> None:
         self.sql(f"""
-            UPDATE {{S}} AS s SET error = 'referral_code: another customer has this code.'
+            UPDATE {{S}} AS s SET error = 'referral_code: Another customer has this code.'
             WHERE s.error IS NULL AND s.referral_code IS NOT NULL AND {PRIMARY}
               AND (EXISTS (SELECT 1 FROM {{C}} AS c WHERE c.referral_code = s.referral_code
                            AND c.external_id <> s.external_id)
@@ -177,13 +178,13 @@ class _Merge:
                               AND o.external_id <> s.external_id AND o.line < s.line
                               AND o.error IS NULL))""")
         self.sql(f"""
-            UPDATE {{S}} AS s SET error = 'referred_by_code: a customer cannot refer themselves.'
+            UPDATE {{S}} AS s SET error = 'referred_by_code: A customer cannot refer themselves.'
             WHERE s.error IS NULL AND s.referred_by_code IS NOT NULL AND {PRIMARY}
               AND (s.referred_by_code = s.referral_code
                    OR EXISTS (SELECT 1 FROM {{C}} AS c WHERE c.id = s.customer_id
                               AND c.referral_code = s.referred_by_code))""")
         self.sql(f"""
-            UPDATE {{S}} AS s SET error = 'referred_by_code: no customer has this referral code.'
+            UPDATE {{S}} AS s SET error = 'referred_by_code: No customer has this referral code.'
             WHERE s.error IS NULL AND s.referred_by_code IS NOT NULL AND {PRIMARY}
               AND NOT EXISTS (SELECT 1 FROM {{C}} AS c WHERE c.referral_code = s.referred_by_code)
               AND NOT EXISTS (SELECT 1 FROM {{S}} AS o WHERE o.referral_code = s.referred_by_code
@@ -192,9 +193,9 @@ class _Merge:
     def _refuse_with_primary(self) -> None:
         """A customer's first line refused takes their other lines with it; a refused line's
         devices are not written."""
-        self.sql("""
-            UPDATE {S} AS s SET error = 'refused with line ' || s.primary_line
-                || ', this customer''s first line.'
+        self.sql(f"""
+            UPDATE {{S}} AS s SET error = 'external_id: Refused with {self.unit} '
+                || s.primary_line || ', this customer''s first {self.unit}.'
             WHERE s.error IS NULL AND s.primary_line IS NOT NULL AND s.primary_line <> s.line
               AND EXISTS (SELECT 1 FROM {S} AS p WHERE p.line = s.primary_line
                           AND p.error IS NOT NULL)""")
@@ -229,7 +230,8 @@ class _Merge:
     def _merged_attributes(self) -> str:
         if not self.pg:
             return "COALESCE(s.attrs_full, c.attributes)"
-        return ("CASE WHEN s.attrs_del IS NULL THEN c.attributes || s.attrs_set ELSE "
+        return ("CASE WHEN s.attrs_set IS NULL THEN c.attributes "
+                "WHEN s.attrs_del IS NULL THEN c.attributes || s.attrs_set ELSE "
                 "(c.attributes || s.attrs_set) - ARRAY(SELECT jsonb_array_elements_text("
                 "s.attrs_del)) END")
 

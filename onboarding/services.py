@@ -19,6 +19,7 @@ from onboarding.staging import CUSTOMERS, customer_row, stage_create, stage_writ
 
 IMPORT_CAUSE = "Imported from a file"  # the cause of stage transitions a file makes
 PROGRESS_EVERY = 2000  # lines between progress callbacks
+API_ERROR_FIELDS = {"device_token": "devices"}  # the merge names file columns
 
 
 @dataclass
@@ -45,7 +46,7 @@ def customers_batch_upsert(*, items: list) -> list[dict]:
         stage_create()
         with stage_writer() as write:
             write(customer_row(index, item) for index, (item, _) in enumerate(parsed) if item)
-        summary = stage_merge(now=timezone.now())
+        summary = stage_merge(now=timezone.now(), unit="item")
         outcome = _statuses()
         _referral_events_follow(summary)
     results = []
@@ -57,7 +58,7 @@ def customers_batch_upsert(*, items: list) -> list[dict]:
         result = {"index": index, "external_id": item.external_id, "status": status}
         if error:
             field_name, _, reason = error.partition(": ")
-            result["errors"] = {field_name: [reason]}
+            result["errors"] = {API_ERROR_FIELDS.get(field_name, field_name): [reason]}
         results.append(result)
     return results
 
