@@ -15,11 +15,14 @@ from audiences.models import Customer, Event, Stage, StageRule, StageTransition
 from audiences.signals import stage_changed
 
 INACTIVITY_CHUNK = 1000  # customers moved per transaction by the inactivity sweep
+IMPORT_CHUNK = 10_000  # customers one rule moves per UPDATE over imported history
 
 
 def _move(*, customer_ids: Iterable[int], rule: StageRule, cause: str,
-          events_by_customer: dict[int, Event] | None = None) -> list[StageTransition]:
-    """Move the given customers (still in one of the rule's source stages) to the rule's stage."""
+          events_by_customer: dict[int, Event] | None = None,
+          announce: bool = True) -> list[StageTransition]:
+    """Move the given customers (still in one of the rule's source stages) to the rule's stage.
+    ``announce=False`` records the moves without telling the apps above (no journeys start)."""
     now = timezone.now()
     movable = list(
         Customer.objects.select_for_update()
@@ -39,7 +42,8 @@ def _move(*, customer_ids: Iterable[int], rule: StageRule, cause: str,
         )
         for pk, stage in movable
     )
-    transaction.on_commit(lambda: _announce(transitions))
+    if announce:
+        transaction.on_commit(lambda: _announce(transitions))
     return transitions
 
 
@@ -79,6 +83,17 @@ def stage_rules_apply_to_events(*, events: list[Event]) -> list[StageTransition]
             customer_ids=customer_ids, rule=rule, cause=cause, events_by_customer=first_by_customer
         )
     return transitions
+
+
+def stage_rule_apply_quietly(*, rule: StageRule, customer_ids: list[int], cause: str) -> int:
+    """Run one event rule over customers whose imported history has its event: they move as
+    the rule would have moved them, recorded as transitions but not announced, so imported
+    history starts no journeys. Returns how many moved."""
+    moved = 0
+    for start in range(0, len(customer_ids), IMPORT_CHUNK):
+        chunk = customer_ids[start:start + IMPORT_CHUNK]
+        moved += len(_move(customer_ids=chunk, rule=rule, cause=cause, announce=False))
+    return moved
 
 
 def stage_rules_plan_for_merge(*, anonymous: Customer, known: Customer

@@ -1,11 +1,11 @@
-"""Reading customer files, CSV or JSON Lines, a line at a time: whatever the file holds, memory
-stays bounded (a line over MAX_LINE_BYTES is refused unread), every problem is reported with
-its line number, and each good line becomes a raw item for onboarding.items.
+"""Reading customer and event files, CSV or JSON Lines, a line at a time: whatever the file
+holds, memory stays bounded (a line over MAX_LINE_BYTES is refused unread), every problem is
+reported with its line number, and each good line becomes a raw item (onboarding.items).
 
-CSV columns (see the README): the item's fields, ``attr.<key>`` (with an optional type,
-``attr.visits:number``), ``device_<field>`` for one device per line, and the export-only
-columns, which are read past. A mapping (``--map``) renames another system's columns, maps its
-values and fills defaults before any of that."""
+CSV columns (see the README): the item's fields, ``attr.<key>`` / ``prop.<key>`` (with an
+optional type, ``attr.visits:number``), ``device_<field>`` for one device per line, and the
+export-only columns, which are read past. A mapping (``--map``) renames another system's
+columns, maps its values and fills defaults before any of that."""
 
 import csv
 import json
@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from onboarding.items import DEVICE_FIELDS, FILE_FIELDS
+from onboarding.items import DEVICE_FIELDS, EVENT_FIELDS, FILE_FIELDS
 
 MAX_LINE_BYTES = 1 << 20  # a customer fits in far less; a longer line is refused, not read
 MAX_COLUMNS = 1000  # beyond this a header is not a customer file
@@ -24,9 +24,29 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"0", "false", "no", "n", "f"})
 ATTRIBUTE_TYPES = ("text", "number", "boolean", "json")
 # Written by our exports for the reader; a file that carries them back imports unchanged.
-EXPORT_ONLY = frozenset({"stage_changed_at", "last_seen_at", "updated_at", "bucket",
-                         "referred_by"})
 DEVICE_PREFIX = "device_"
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The columns a kind of file may have."""
+
+    fields: frozenset[str]  # columns named as the item's fields
+    key: str  # the column every file needs
+    nested: tuple[str, str]  # ("attr.", "attributes"): typed columns of one object field
+    devices: bool = False  # device_<field> columns
+    export_only: frozenset[str] = frozenset()  # written by our exports, read past
+
+
+CUSTOMERS = Schema(
+    fields=FILE_FIELDS - {"devices"}, key="external_id", nested=("attr.", "attributes"),
+    devices=True,
+    export_only=frozenset({"stage_changed_at", "last_seen_at", "updated_at", "bucket",
+                           "referred_by"}),
+)
+EVENTS = Schema(fields=EVENT_FIELDS, key="customer_id", nested=("prop.", "properties"),
+                export_only=frozenset({"id", "received_at"}))
+JSON_OBJECT_FIELDS = ("attributes", "properties")
 
 
 class FileProblem(Exception):
@@ -107,7 +127,8 @@ def physical_lines(handle) -> Iterator[tuple[int, str | None, str | None]]:
                                  f"{error.start + 1}); save the file as UTF-8.")
 
 
-def jsonl_lines(handle, mapping: Mapping | None = None) -> Iterator[Line]:
+def jsonl_lines(handle, mapping: Mapping | None = None, schema: Schema = CUSTOMERS
+                ) -> Iterator[Line]:
     for number, text, problem in physical_lines(handle):
         if problem:
             yield Line(number, error=problem)
@@ -146,8 +167,8 @@ def _mapped_object(raw: dict, mapping: Mapping) -> dict:
 class CsvColumns:
     """What each column of a CSV header means, checked once for the file."""
 
-    def __init__(self, header: list[str], mapping: Mapping | None):
-        self.mapping = mapping or Mapping()
+    def __init__(self, header: list[str], mapping: Mapping | None, schema: Schema = CUSTOMERS):
+        self.mapping, self.schema = mapping or Mapping(), schema
         self.names: list[str | None] = []
         problems = []
         seen = set()
@@ -159,15 +180,15 @@ class CsvColumns:
             if name in seen:
                 problems.append(f"column {name!r} appears twice")
             seen.add(name)
-            problem = _column_problem(name)
+            problem = _column_problem(name, schema)
             if problem:
                 problems.append(problem)
-            self.names.append(None if name in EXPORT_ONLY else name)
-        if "external_id" not in seen and "external_id" not in self.mapping.defaults:
-            problems.append("there is no external_id column")
+            self.names.append(None if name in schema.export_only else name)
+        if schema.key not in seen and schema.key not in self.mapping.defaults:
+            problems.append(f"there is no {schema.key} column")
         if problems:
             raise FileProblem("Line 1 (the header): " + "; ".join(problems) + ".")
-        self.plan = [_planned(name) for name in self.names]
+        self.plan = [_planned(name, schema) for name in self.names]
 
     def item(self, cells: list[str]) -> dict:
         """The raw item of one line (its cells already counted against the header). The
@@ -175,7 +196,7 @@ class CsvColumns:
         once per file (self.plan)."""
         item: dict = {}
         device: dict = {}
-        attributes: dict = {}
+        nested: dict = {}
         values = self.mapping.values
         for (where, name, key, kind), cell in zip(self.plan, cells, strict=False):
             if where is None:
@@ -189,12 +210,13 @@ class CsvColumns:
                 cell = values[name].get(cell, cell)
             if where == "device":
                 device[key] = cell
-            elif where == "attribute":
-                attributes[key] = _typed(cell, kind, name)
+            elif where == "nested":
+                nested[key] = _typed(cell, kind, name)
             else:
                 _cell(item, name, cell)
-        if attributes:
-            item["attributes"] = {**item.get("attributes", {}), **attributes}
+        if nested:
+            field_name = self.schema.nested[1]
+            item[field_name] = {**item.get(field_name, {}), **nested}
         if self.mapping.defaults:
             self._defaults(item, device)
         if device:
@@ -209,27 +231,30 @@ class CsvColumns:
                 device.setdefault(name[len(DEVICE_PREFIX):], value)
 
 
-def _planned(name: str | None) -> tuple:
+def _planned(name: str | None, schema: Schema) -> tuple:
     """(where, column, key, type) of a column: where its cells go."""
     if name is None:
         return None, None, None, None
-    if name.startswith(DEVICE_PREFIX):
+    prefix = schema.nested[0]
+    if schema.devices and name.startswith(DEVICE_PREFIX):
         return "device", name, name[len(DEVICE_PREFIX):], None
-    if name.startswith("attr."):
-        key, _, kind = name[5:].partition(":")
-        return "attribute", name, key, kind
+    if name.startswith(prefix):
+        key, _, kind = name[len(prefix):].partition(":")
+        return "nested", name, key, kind
     return "field", name, name, None
 
 
-def _column_problem(name: str) -> str | None:
-    if name in FILE_FIELDS - {"devices"} or name in EXPORT_ONLY:
+def _column_problem(name: str, schema: Schema) -> str | None:
+    if name in schema.fields or name in schema.export_only:
         return None
-    if name.startswith(DEVICE_PREFIX) and name[len(DEVICE_PREFIX):] in DEVICE_FIELDS:
+    if (schema.devices and name.startswith(DEVICE_PREFIX)
+            and name[len(DEVICE_PREFIX):] in DEVICE_FIELDS):
         return None
-    if name.startswith("attr."):
-        key, _, kind = name[5:].partition(":")
+    prefix = schema.nested[0]
+    if name.startswith(prefix):
+        key, _, kind = name[len(prefix):].partition(":")
         if not key:
-            return f"column {name!r} names no attribute"
+            return f"column {name!r} names no key"
         if kind and kind not in ATTRIBUTE_TYPES:
             return f"column {name!r}: the type is one of {', '.join(ATTRIBUTE_TYPES)}"
         return None
@@ -250,7 +275,7 @@ def _cell(item: dict, name: str, cell: str) -> None:
     if name == "opted_out_topics":
         item[name] = [] if cell == NO_TOPICS else [
             key for key in TOPIC_SEPARATORS.split(cell) if key]
-    elif name == "attributes":
+    elif name in JSON_OBJECT_FIELDS:
         try:
             value = json.loads(cell, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
@@ -288,7 +313,8 @@ def _typed(cell: str, kind: str, column: str):
     return value
 
 
-def csv_lines(handle, mapping: Mapping | None = None) -> Iterator[Line]:
+def csv_lines(handle, mapping: Mapping | None = None, schema: Schema = CUSTOMERS
+              ) -> Iterator[Line]:
     """Lines of a CSV file as raw items. The first line is the header; a quoted cell may
     span lines, and a line is numbered where its record starts."""
     feed = _CsvFeed(handle)
@@ -304,7 +330,7 @@ def csv_lines(handle, mapping: Mapping | None = None) -> Iterator[Line]:
     if len(header) > MAX_COLUMNS:
         raise FileProblem(f"Line 1 (the header) has {len(header):,} columns; a customer file "
                           f"has at most {MAX_COLUMNS}.")
-    columns = CsvColumns(header, mapping)
+    columns = CsvColumns(header, mapping, schema)
     yield from _csv_records(reader, feed, columns, len(header))
 
 

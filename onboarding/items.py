@@ -18,7 +18,9 @@ from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from audiences.api.event_items import parse_event_items
 from audiences.models import Customer, Stage, external_id_problem
+from audiences.services import EventInput
 from journeyhub.json_rules import (
     JSON_INT_MAX,
     JSON_INT_MIN,
@@ -52,6 +54,7 @@ API_FIELDS = frozenset({
     "referral_code", "referred_by_code", "devices",
 })
 FILE_FIELDS = API_FIELDS | {"stage", "created_at"}
+EVENT_FIELDS = frozenset({"customer_id", "name", "properties", "occurred_at", "event_id"})
 DEVICE_TEXT = {  # device field -> max length
     "app_version": Device._meta.get_field("app_version").max_length,
     "locale": Device._meta.get_field("locale").max_length,
@@ -336,3 +339,22 @@ def _device_rules(device: dict, errors: Errors) -> None:
     device["token"] = token_normalised(kind, device["token"])
     if "browser" in device:
         device["browser"] = BROWSERS[device["browser"]]
+
+
+def event_item_parse(raw, *, now: datetime) -> tuple[EventInput | None, dict[str, list[str]]]:
+    """Check one event of a history file: the rules of the events API (parse_event_items),
+    and what the API's body parser checks before them (text and JSON the database can
+    store)."""
+    valid, invalid = parse_event_items([raw], now=now)
+    if invalid:
+        return None, invalid[0]
+    item = valid[0][1]
+    errors = Errors()
+    for name, value in (("customer_id", item.customer_external_id), ("name", item.name),
+                        ("event_id", item.client_event_id)):
+        if value and (problem := text_problem(value)):
+            errors.add(name, problem)
+    if not _plain(item.properties) and (
+            problem := json_problem(item.properties, path="properties")):
+        errors.add(*problem)
+    return (None, dict(errors)) if errors else (item, {})

@@ -13,13 +13,23 @@ from audiences.models import Event, Topic
 from audiences.services import events_announce
 from audiences.stages import stage_rules_apply_to_events
 from onboarding import files
-from onboarding.items import API_FIELDS, FILE_FIELDS, customer_item_parse
+from onboarding.items import API_FIELDS, FILE_FIELDS, customer_item_parse, event_item_parse
 from onboarding.merge import MergeSummary, stage_merge
-from onboarding.staging import CUSTOMERS, customer_row, stage_create, stage_writer
+from onboarding.merge_events import EventsSummary, events_merge
+from onboarding.staging import (
+    CUSTOMERS,
+    DEVICES,
+    EVENTS,
+    customer_row,
+    event_row,
+    stage_create,
+    stage_writer,
+)
 
 IMPORT_CAUSE = "Imported from a file"  # the cause of stage transitions a file makes
 PROGRESS_EVERY = 2000  # lines between progress callbacks
 API_ERROR_FIELDS = {"device_token": "devices"}  # the merge names file columns
+Progress = Callable[[int, int], None]  # (bytes read, lines read)
 
 
 @dataclass
@@ -85,7 +95,7 @@ def _topic_keys() -> frozenset[str]:
 
 def customers_import(*, path: str, file_format: str | None = None,
                      mapping: files.Mapping | None = None, dry_run: bool = False,
-                     atomic: bool = False, progress: Callable[[int, int], None] | None = None,
+                     atomic: bool = False, progress: Progress | None = None,
                      on_error: Callable[[int, str], None] | None = None) -> ImportReport:
     """Import a CSV or JSON Lines file of customers (and their devices) of any size.
 
@@ -94,47 +104,93 @@ def customers_import(*, path: str, file_format: str | None = None,
     single bad line writes nothing, and ``dry_run`` never writes. ``progress(bytes_read,
     lines)`` is called as the file is read. Raises files.FileProblem when the file as a whole
     cannot be read (header, format): nothing is written then."""
-    file_format = files.file_format(path, file_format)
     topics = _topic_keys()
-    with open(path, "rb") as handle, transaction.atomic():
-        stage_create()
-        counter = _Counter(handle, progress)
-        with stage_writer() as write:
-            write(counter.count(_rows(handle, file_format, mapping, topics)))
-        lines = counter.lines
-        if progress:
-            progress(os.fstat(handle.fileno()).st_size, lines)
-        summary = stage_merge(now=timezone.now(), stage_cause=IMPORT_CAUSE)
-        if on_error:
-            for line, reason in _errors():
-                on_error(line, reason)
-        written = not dry_run and not (atomic and summary.refused_lines)
-        transaction.set_rollback(not written)
+
+    def row(line: files.Line, file_format: str) -> tuple:
+        if line.error:
+            return customer_row(line.number, None, line.error)
+        item, errors = customer_item_parse(line.item, topics=topics, fields=FILE_FIELDS)
+        if item is None:
+            return customer_row(line.number, None, _reason(errors, file_format))
+        return customer_row(line.number, item)
+
+    def merge():
+        return stage_merge(now=timezone.now(), stage_cause=IMPORT_CAUSE)
+
+    run = _FileImport(path, file_format, mapping, files.CUSTOMERS, CUSTOMERS)
+    lines, summary, written = run.go(row=row, merge=merge, dry_run=dry_run, atomic=atomic,
+                                     progress=progress, on_error=on_error)
     return ImportReport.of(lines, summary, written)
 
 
-class _Counter:
-    def __init__(self, handle, progress):
-        self.handle, self.progress, self.lines = handle, progress, 0
-
-    def count(self, rows: Iterator[tuple]) -> Iterator[tuple]:
-        for self.lines, row in enumerate(rows, start=1):
-            if self.progress and self.lines % PROGRESS_EVERY == 0:
-                self.progress(self.handle.tell(), self.lines)
-            yield row
+@dataclass
+class EventsImportReport:
+    lines: int
+    summary: EventsSummary
+    written: bool
 
 
-def _rows(handle, file_format: str, mapping, topics) -> Iterator[tuple]:
-    reader = files.csv_lines if file_format == "csv" else files.jsonl_lines
-    for line in reader(handle, mapping):
+def events_import(*, path: str, file_format: str | None = None,
+                  mapping: files.Mapping | None = None, dry_run: bool = False,
+                  atomic: bool = False, create_customers: bool = False,
+                  apply_stage_rules: bool = False, progress: Progress | None = None,
+                  on_error: Callable[[int, str], None] | None = None) -> EventsImportReport:
+    """Import past events from a file of any size, as customers_import does customers. Event
+    ids deduplicate (an event without one gets one made of what it is); customers' last
+    activity follows; nothing is announced, so history starts no journey; stage rules run
+    over the new events only with ``apply_stage_rules``."""
+    now = timezone.now()
+
+    def row(line: files.Line, file_format: str) -> tuple:
         if line.error:
-            yield customer_row(line.number, None, line.error)
-            continue
-        item, errors = customer_item_parse(line.item, topics=topics, fields=FILE_FIELDS)
+            return event_row(line.number, None, line.error)
+        item, errors = event_item_parse(line.item, now=now)
         if item is None:
-            yield customer_row(line.number, None, _reason(errors, file_format))
-        else:
-            yield customer_row(line.number, item)
+            return event_row(line.number, None, _reason(errors, file_format))
+        return event_row(line.number, item)
+
+    def merge():
+        return events_merge(now=now, create_customers=create_customers,
+                            apply_stage_rules=apply_stage_rules)
+
+    run = _FileImport(path, file_format, mapping, files.EVENTS, EVENTS)
+    lines, summary, written = run.go(row=row, merge=merge, dry_run=dry_run, atomic=atomic,
+                                     progress=progress, on_error=on_error)
+    return EventsImportReport(lines=lines, summary=summary, written=written)
+
+
+class _FileImport:
+    """Read a file into a staging table, merge it, report refused lines; one transaction."""
+
+    def __init__(self, path: str, file_format: str | None, mapping, schema: files.Schema,
+                 table: str):
+        self.path, self.file_format = path, files.file_format(path, file_format)
+        self.mapping, self.schema, self.table = mapping, schema, table
+        self.lines = 0
+
+    def go(self, *, row, merge, dry_run, atomic, progress, on_error):
+        reader = files.csv_lines if self.file_format == "csv" else files.jsonl_lines
+        with open(self.path, "rb") as handle, transaction.atomic():
+            stage_create([self.table] + ([DEVICES] if self.table == CUSTOMERS else []))
+            with stage_writer(self.table) as write:
+                lines = reader(handle, self.mapping, self.schema)
+                write(self._counted((row(line, self.file_format) for line in lines),
+                                    handle, progress))
+            if progress:
+                progress(os.fstat(handle.fileno()).st_size, self.lines)
+            summary = merge()
+            if on_error:
+                for line, reason in _errors(self.table):
+                    on_error(line, reason)
+            written = not dry_run and not (atomic and summary.refused_lines)
+            transaction.set_rollback(not written)
+        return self.lines, summary, written
+
+    def _counted(self, rows: Iterator[tuple], handle, progress) -> Iterator[tuple]:
+        for self.lines, staged in enumerate(rows, start=1):
+            if progress and self.lines % PROGRESS_EVERY == 0:
+                progress(handle.tell(), self.lines)
+            yield staged
 
 
 def _reason(errors: dict[str, list[str]], file_format: str) -> str:
@@ -146,9 +202,8 @@ def _reason(errors: dict[str, list[str]], file_format: str) -> str:
     return "; ".join(parts)
 
 
-def _errors() -> Iterator[tuple[int, str]]:
+def _errors(table: str) -> Iterator[tuple[int, str]]:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT line, error FROM {CUSTOMERS} WHERE error IS NOT NULL "
-                       "ORDER BY line")
+        cursor.execute(f"SELECT line, error FROM {table} WHERE error IS NOT NULL ORDER BY line")
         while rows := cursor.fetchmany(1000):
             yield from rows
