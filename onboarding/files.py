@@ -13,11 +13,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from journeyhub.spreadsheet import cell_unescaped
 from onboarding.items import DEVICE_FIELDS, EVENT_FIELDS, FILE_FIELDS
 
 MAX_LINE_BYTES = 1 << 20  # a customer fits in far less; a longer line is refused, not read
 MAX_COLUMNS = 1000  # beyond this a header is not a customer file
-FORMULA_ESCAPED = re.compile(r"^'[=+\-@\t\r]")  # what our exports write for a formula-like cell
 TOPIC_SEPARATORS = re.compile(r"[\s,;|]+")
 NO_TOPICS = "-"  # an opted_out_topics cell that opts the customer back in to every topic
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
@@ -146,6 +146,8 @@ def jsonl_lines(handle, mapping: Mapping | None = None, schema: Schema = CUSTOME
         if not isinstance(raw, dict):
             yield Line(number, error="Each line must be one JSON object.")
             continue
+        for name in schema.export_only & raw.keys():
+            del raw[name]
         yield Line(number, item=_mapped_object(raw, mapping) if mapping else raw)
 
 
@@ -204,8 +206,8 @@ class CsvColumns:
             cell = cell.strip()
             if not cell:
                 continue  # leaves the stored value alone (consent too: never a silent opt-in)
-            if cell[0] == "'":
-                cell = _unescaped(cell)
+            if cell[0] == "'":  # our exports' way of keeping a formula-like value text
+                cell = cell_unescaped(cell)
             if values and name in values:
                 cell = values[name].get(cell, cell)
             if where == "device":
@@ -259,11 +261,6 @@ def _column_problem(name: str, schema: Schema) -> str | None:
             return f"column {name!r}: the type is one of {', '.join(ATTRIBUTE_TYPES)}"
         return None
     return f"unknown column {name[:60]!r}"
-
-
-def _unescaped(cell: str) -> str:
-    """Our exports write a formula-like cell as '=...; read it back as it was."""
-    return cell[1:] if FORMULA_ESCAPED.match(cell) else cell
 
 
 class CellProblem(ValueError):
