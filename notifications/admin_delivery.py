@@ -22,7 +22,7 @@ from notifications.models import (
     Template,
     TemplateTranslation,
 )
-from notifications.rendering import template_check
+from notifications.rendering import template_check, template_field_problems
 from notifications.selectors import send_outage, send_progress
 from notifications.services import send_cancel, send_create, send_pause, send_resume, send_test
 
@@ -30,15 +30,19 @@ from notifications.services import send_cancel, send_create, send_pause, send_re
 class TemplateTranslationFormSet(forms.BaseInlineFormSet):
     def clean(self):
         super().clean()
-        for form in self.forms:
-            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
-                continue
-            data = form.cleaned_data
-            texts = [(data.get("locale", ""), data.get("title", ""), data.get("body", ""))]
-            problems = template_check(self.instance, texts=texts)
-            translation_problems = [p for p in problems if p.startswith("[")]
-            if translation_problems:
-                form.add_error("body", "; ".join(translation_problems))
+        kept = [form for form in self.forms
+                if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        for form in kept:
+            for name, problem in template_field_problems(form.cleaned_data).items():
+                form.add_error(name, problem)
+        kept = [form for form in kept if form.is_valid()]
+        # One check for all the translations, so that together they stay within its time.
+        texts = [(f.cleaned_data["locale"], f.cleaned_data["title"], f.cleaned_data["body"])
+                 for f in kept]
+        problems = [p for p in template_check(self.instance, texts=texts) if p.startswith("[")]
+        for form, (locale, _, _) in zip(kept, texts, strict=True):
+            if mine := [p for p in problems if p.startswith(f"[{locale}] ")]:
+                form.add_error("body", "; ".join(mine))
 
 
 class TemplateTranslationInline(admin.TabularInline):
@@ -55,6 +59,11 @@ class TemplateForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        unstorable = template_field_problems(cleaned)
+        for name, problem in unstorable.items():
+            self.add_error(name, problem)
+        if unstorable:
+            return cleaned
         candidate = Template(**{k: v for k, v in cleaned.items() if k in
                                 ("title", "body", "image_url", "url", "data")})
         for problem in template_check(candidate):
