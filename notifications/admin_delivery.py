@@ -1,5 +1,7 @@
 """Admin for templates, sends, deliveries and the global delivery controls."""
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,6 +28,8 @@ from notifications.rendering import template_check, template_field_problems
 from notifications.selectors import send_outage, send_progress
 from notifications.services import send_cancel, send_create, send_pause, send_resume, send_test
 
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
 
 class TemplateTranslationFormSet(forms.BaseInlineFormSet):
     def clean(self):
@@ -51,11 +55,23 @@ class TemplateTranslationInline(admin.TabularInline):
     extra = 0
 
 
+class EscapingJSONField(forms.JSONField):
+    """Shows a value back with its lone surrogates escaped as typed (\\ud800): Django writes
+    it out unescaped, and the page, which shows the value's error, could not be encoded."""
+
+    def prepare_value(self, value):
+        text = super().prepare_value(value)
+        if not isinstance(text, str):
+            return text
+        return SURROGATE_RE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
         fields = ("name", "topic", "priority", "title", "body", "image_url", "url", "data",
                   "ttl_seconds", "collapse_key")
+        field_classes = {"data": EscapingJSONField}
 
     def clean(self):
         cleaned = super().clean()

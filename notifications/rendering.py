@@ -162,8 +162,8 @@ def template_check(template: Template, *, texts: Iterable[tuple[str, str, str]] 
     problems = []
     context = message_context(customer=SAMPLE_CUSTOMER)
     deadline = time.monotonic() + CHECK_MAX_MS / 1000
-    for locale, title, body in [("", template.title, template.body), *texts]:
-        if time.monotonic() > deadline:  # never for the template itself, checked first
+    for index, (locale, title, body) in enumerate([("", template.title, template.body), *texts]):
+        if index and time.monotonic() > deadline:  # the template itself is always checked
             problems.append(f"[{locale}] not checked: the template and its translations take "
                             f"over {CHECK_MAX_MS} ms to render together")
             break
