@@ -1,5 +1,7 @@
 """Admin for templates, sends, deliveries and the global delivery controls."""
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,23 +24,29 @@ from notifications.models import (
     Template,
     TemplateTranslation,
 )
-from notifications.rendering import template_check
+from notifications.rendering import template_check, template_field_problems
 from notifications.selectors import send_outage, send_progress
 from notifications.services import send_cancel, send_create, send_pause, send_resume, send_test
+
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 class TemplateTranslationFormSet(forms.BaseInlineFormSet):
     def clean(self):
         super().clean()
-        for form in self.forms:
-            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
-                continue
-            data = form.cleaned_data
-            texts = [(data.get("locale", ""), data.get("title", ""), data.get("body", ""))]
-            problems = template_check(self.instance, texts=texts)
-            translation_problems = [p for p in problems if p.startswith("[")]
-            if translation_problems:
-                form.add_error("body", "; ".join(translation_problems))
+        kept = [form for form in self.forms
+                if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        for form in kept:
+            for name, problem in template_field_problems(form.cleaned_data).items():
+                form.add_error(name, problem)
+        kept = [form for form in kept if form.is_valid()]
+        # One check for all the translations, so that together they stay within its time.
+        texts = [(f.cleaned_data["locale"], f.cleaned_data["title"], f.cleaned_data["body"])
+                 for f in kept]
+        problems = [p for p in template_check(self.instance, texts=texts) if p.startswith("[")]
+        for form, (locale, _, _) in zip(kept, texts, strict=True):
+            if mine := [p for p in problems if p.startswith(f"[{locale}] ")]:
+                form.add_error("body", "; ".join(mine))
 
 
 class TemplateTranslationInline(admin.TabularInline):
@@ -47,14 +55,31 @@ class TemplateTranslationInline(admin.TabularInline):
     extra = 0
 
 
+class EscapingJSONField(forms.JSONField):
+    """Shows a value back with its lone surrogates escaped as typed (\\ud800): Django writes
+    it out unescaped, and the page, which shows the value's error, could not be encoded."""
+
+    def prepare_value(self, value):
+        text = super().prepare_value(value)
+        if not isinstance(text, str):
+            return text
+        return SURROGATE_RE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
         fields = ("name", "topic", "priority", "title", "body", "image_url", "url", "data",
                   "ttl_seconds", "collapse_key")
+        field_classes = {"data": EscapingJSONField}
 
     def clean(self):
         cleaned = super().clean()
+        unstorable = template_field_problems(cleaned)
+        for name, problem in unstorable.items():
+            self.add_error(name, problem)
+        if unstorable:
+            return cleaned
         candidate = Template(**{k: v for k, v in cleaned.items() if k in
                                 ("title", "body", "image_url", "url", "data")})
         for problem in template_check(candidate):

@@ -1,48 +1,32 @@
 """Personalise templates with the Django template language over a safe context.
 
 The context holds plain values only (strings, numbers, dicts, lists), never model instances,
-and the engine has no template loaders and no tags that reach outside the context (debug,
-load, include, extends, url, csrf_token). So a template can read the customer it is rendered
-for, the triggering event, the latest event of a named kind and the campaign: nothing else."""
+and the engine (notifications.template_engine) has no template loaders and no tags that reach
+outside the context (debug, load, include, extends, url, csrf_token). So a template can read the
+customer it is rendered for, the triggering event, the latest event of a named kind and the
+campaign: nothing else. Each message renders within a budget of time, loop iterations and size;
+a template over it is refused when saved, and a delivery over it is skipped."""
 
-import functools
 import json
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Max
-from django.template import (
-    Context,
-    Engine,
-    Library,
-    TemplateSyntaxError,
-    defaultfilters,
-    defaulttags,
-)
+from django.template import Context, TemplateSyntaxError
 
 from audiences.models import Customer, Event
+from journeyhub.json_rules import json_problem, text_problem
 from notifications.models import Template
+from notifications.template_engine import RenderError, render_budget, render_field
 
 MAX_PAYLOAD_BYTES = 4096  # FCM and APNs refuse larger payloads; Web Push allows a little less
-FORBIDDEN_TAGS = {"debug", "load", "url", "csrf_token"}
+# A save renders the template and each of its (up to 100) translations for a sample customer:
+# each within the render budget, all of them together within this.
+CHECK_MAX_MS = 500
 LAST_EVENT_RE = re.compile(r"\blast\.([A-Za-z0-9_]+)")
-
-
-def _engine() -> Engine:
-    engine = Engine(autoescape=False, loaders=[], builtins=[])
-    safe_tags = Library()
-    safe_tags.tags = {n: t for n, t in defaulttags.register.tags.items() if n not in FORBIDDEN_TAGS}
-    safe_tags.filters = dict(defaultfilters.register.filters)
-    engine.template_builtins = [safe_tags]
-    return engine
-
-
-ENGINE = _engine()
-
-
-class RenderError(Exception):
-    pass
+TEXT_FIELDS = ("title", "body", "image_url", "url")
 
 
 @dataclass(frozen=True)
@@ -122,19 +106,26 @@ def pick_translation(template: Template, locale: str) -> tuple[str, str]:
 
 
 def render(template: Template, context: dict, *, text: tuple[str, str] | None = None) -> Rendered:
-    """Render a template; ``text`` is the (title, body) of a translation, if one applies."""
+    """Render a template; ``text`` is the (title, body) of a translation, if one applies.
+    Raises RenderError (RenderOverBudget when over the budget of template_engine)."""
     title, body = text or (template.title, template.body)
     ctx = Context(context, autoescape=False)
     try:
-        rendered = Rendered(
-            title=_render_one(title, ctx).strip(),
-            body=_render_one(body, ctx).strip(),
-            image_url=_render_one(template.image_url, ctx).strip(),
-            url=_render_one(template.url, ctx).strip(),
-            data={str(k): _render_one(str(v), ctx) for k, v in (template.data or {}).items()},
-        )
+        with render_budget():
+            rendered = Rendered(
+                title=render_field(title, ctx, field="title").strip(),
+                body=render_field(body, ctx, field="body").strip(),
+                image_url=render_field(template.image_url, ctx, field="image URL").strip(),
+                url=render_field(template.url, ctx, field="URL").strip(),
+                data={str(k): render_field(str(v), ctx, field=f"{k!r} data value")
+                      for k, v in (template.data or {}).items()},
+            )
+    except RenderError:
+        raise
     except TemplateSyntaxError as error:
         raise RenderError(f"template syntax: {error}") from error
+    except RecursionError as error:
+        raise RenderError("the template is nested too deeply") from error
     except Exception as error:  # noqa: BLE001 - any filter may raise on odd values
         raise RenderError(f"{type(error).__name__}: {error}") from error
     if not rendered.title and not rendered.body:
@@ -146,21 +137,6 @@ def render(template: Template, context: dict, *, text: tuple[str, str] | None = 
     return rendered
 
 
-def _render_one(source: str, ctx: Context) -> str:
-    if not source:
-        return ""
-    if "{" not in source:
-        return source
-    return _compiled(source).render(ctx)
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(source: str):
-    # A batch renders the same few sources 500 times: parse each once. A compiled Template
-    # keeps no state between renders, so sharing it is safe.
-    return ENGINE.from_string(source)
-
-
 SAMPLE_CUSTOMER = Customer(
     external_id="sample", first_name="Alexandra", last_name="Montgomery-Smith", locale="en",
     time_zone="Europe/Lisbon", stage="engagement", referral_code="SAMPLE2345",
@@ -168,13 +144,29 @@ SAMPLE_CUSTOMER = Customer(
 )
 
 
+def template_field_problems(fields: dict) -> dict[str, str]:
+    """{field: reason} for template fields holding what cannot be stored (a NUL character or
+    a lone surrogate): ``fields`` are some of title, body, image_url, url and data."""
+    problems = {name: text_problem(fields[name]) for name in TEXT_FIELDS
+                if isinstance(fields.get(name), str)}
+    if (data_problem := json_problem(fields.get("data") or {}, path="data")) is not None:
+        where, reason = data_problem
+        problems["data"] = reason if where == "data" else f"{where}: {reason}"
+    return {name: reason for name, reason in problems.items() if reason}
+
+
 def template_check(template: Template, *, texts: Iterable[tuple[str, str, str]] = ()) -> list[str]:
     """Problems that make a template unsendable, checked when it is saved: syntax errors,
-    forbidden tags, and a payload over the limit for a realistic sample customer. ``texts``
-    are the translations as (locale, title, body)."""
+    forbidden tags, a render over the budget, and a payload over the limit for a realistic
+    sample customer. ``texts`` are the translations as (locale, title, body)."""
     problems = []
     context = message_context(customer=SAMPLE_CUSTOMER)
-    for locale, title, body in [("", template.title, template.body), *texts]:
+    deadline = time.monotonic() + CHECK_MAX_MS / 1000
+    for index, (locale, title, body) in enumerate([("", template.title, template.body), *texts]):
+        if index and time.monotonic() > deadline:  # the template itself is always checked
+            problems.append(f"[{locale}] not checked: the template and its translations take "
+                            f"over {CHECK_MAX_MS} ms to render together")
+            break
         try:
             render(template, context, text=(title, body))
         except RenderError as error:

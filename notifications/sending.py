@@ -27,6 +27,7 @@ from notifications.batches import (
     batch_held_for,
     batch_release,
     fenced,
+    lease,
 )
 from notifications.models import Delivery, DeliveryBatch, Send
 from notifications.outage import is_outage, outage_clear, outage_record, outage_retry_at
@@ -64,6 +65,11 @@ DATABASE_ERRORS = (OperationalError, InterfaceError)  # the connection went away
 # Answers already in hand are worth keeping: their write is tried again on a new connection
 # this many times, a second apart (a restart takes seconds), before the batch is given up.
 RECORD_RETRIES = 10
+# A batch renders all its messages before its first write renews the lease. Each render stays
+# within its budget (notifications.template_engine), and the batch stops rendering after this
+# share of the lease: the rest stay queued for the batch's next pass, so even a batch of
+# templates at the render budget (500 x 50 ms) cannot lose its claim.
+RENDER_SHARE_OF_LEASE = 1 / 3
 
 
 @dataclass
@@ -98,7 +104,7 @@ def _send_claimed(claim: Claim) -> None:
         return
     now = timezone.now()
     rows = _rows_to_send(batch, now)
-    messages = _prepare(claim, send, rows, now)
+    messages, rendered_all = _prepare(claim, send, rows, now)
     # Messages that failed on their own before do not count as evidence of an outage: a batch
     # retrying only a few troubled devices must not hold up everyone's messages.
     tried = {row.pk for row in rows if row.attempts}
@@ -111,7 +117,7 @@ def _send_claimed(claim: Claim) -> None:
     except ProviderConfigError as error:
         _send_pause(claim, f"{error} Configure it (see Push providers in the README)")
         return
-    _batch_settle(claim, delivered)
+    _batch_settle(claim, delivered, rendered_all=rendered_all)
 
 
 def _rows_to_send(batch: DeliveryBatch, now: datetime) -> list[Delivery]:
@@ -140,11 +146,12 @@ _ROW_FIELDS = (
 
 
 def _prepare(claim: Claim, send: Send, rows: list[Delivery],
-             now: datetime) -> list[PushMessage]:
-    """Skip what must not go out any more, render the rest. Returns the messages to send."""
+             now: datetime) -> tuple[list[PushMessage], bool]:
+    """Skip what must not go out any more, render the rest. Returns the messages to send, and
+    whether every row was rendered (see _render_rows)."""
     if send.is_expired(now):
         rows_skip(claim, rows, Delivery.Reason.EXPIRED)
-        return []
+        return [], True
     opted_out = _opted_out_now(send, rows)
     rows_skip(claim, [row for row in rows if row.customer_id in opted_out],
               Delivery.Reason.OPTED_OUT)
@@ -152,13 +159,25 @@ def _prepare(claim: Claim, send: Send, rows: list[Delivery],
     gone = [row for row in rows if row.device is None or not row.device.can_receive]
     rows_skip(claim, gone, Delivery.Reason.NO_ACTIVE_DEVICE)
     rows = [row for row in rows if row.device is not None and row.device.can_receive]
+    messages, broken = _render_rows(send, rows)
+    rows_skip(claim, broken, Delivery.Reason.RENDER_ERROR)
+    return messages, len(messages) + len(broken) == len(rows)
+
+
+def _render_rows(send: Send, rows: list[Delivery]) -> tuple[list[PushMessage], list[Delivery]]:
+    """(messages, rows whose message did not render, with their error). Stops after a share
+    of the lease: the rows not reached stay as they are, and the batch goes back to the queue
+    (_batch_settle) to render them on its next pass."""
     template = send.template
     prefetch_related_objects([template], "translations")  # one query, not one per message
     trigger = send.trigger_event.properties if send.trigger_event_id else {}
     last = last_events_for({row.customer_id for row in rows}, last_event_names(template))
     campaign = {"source": send.source}
     messages, broken = [], []
+    render_until = time.monotonic() + lease().total_seconds() * RENDER_SHARE_OF_LEASE
     for row in rows:
+        if (messages or broken) and time.monotonic() > render_until:
+            break
         context = message_context(customer=row.customer, event_properties=trigger,
                                   last_events=last.get(row.customer_id), campaign=campaign)
         try:
@@ -169,8 +188,7 @@ def _prepare(claim: Claim, send: Send, rows: list[Delivery],
             broken.append(row)
             continue
         messages.append(_message(row, rendered, template))
-    rows_skip(claim, broken, Delivery.Reason.RENDER_ERROR)
-    return messages
+    return messages, broken
 
 
 def _opted_out_now(send: Send, rows: list[Delivery]) -> set[int]:
@@ -258,8 +276,9 @@ def _record_surviving(claim: Claim, results: list[PushResult]) -> None:
             time.sleep(1)
 
 
-def _batch_settle(claim: Claim, delivered: Delivered) -> None:
-    """Done, or back to the queue until the provider or the retried messages are due."""
+def _batch_settle(claim: Claim, delivered: Delivered, *, rendered_all: bool) -> None:
+    """Done, or back to the queue until the provider or the retried messages are due (at once
+    when messages are only left to render)."""
     if delivered.provider_back_at is not None:
         batch_release(claim, not_before=delivered.provider_back_at)
         return
@@ -267,8 +286,11 @@ def _batch_settle(claim: Claim, delivered: Delivered) -> None:
     attempts = Delivery.objects.filter(
         send_id=batch.send_id, batch_no=batch.number, status=Delivery.Status.QUEUED
     ).aggregate(most=Max("attempts"))["most"]
-    if attempts is None:
+    if attempts is None and rendered_all:
         batch_finish(claim)
+        return
+    if not attempts and not rendered_all:
+        batch_release(claim, not_before=None)
         return
     backoff = min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
     delay = max(backoff, delivered.retry_after or 0)

@@ -16,7 +16,15 @@ from notifications import deactivation, sending, tasks
 from notifications.batches import batches_release_expired, send_finish_if_complete
 from notifications.deactivation import PROVIDER_MODELS
 from notifications.fanout import deliveries_materialise
-from notifications.models import Delivery, DeliveryBatch, Device, Send, Template
+from notifications.models import (
+    Delivery,
+    DeliveryBatch,
+    Device,
+    Send,
+    Template,
+    TemplateTranslation,
+)
+from notifications.rendering import template_check, template_field_problems
 from notifications.tracking import tracking_token_read
 
 DEVICE_FIELDS = ("platform", "app_version", "locale", "time_zone", "environment", "permission")
@@ -335,15 +343,14 @@ def template_save(*, template: Template | None = None, fields: dict,
                   translations: list[dict] | None = None) -> Template:
     """Create or update a template; ``translations`` (a list of {locale, title, body}) replaces
     its translations when given. A template that would not render is refused: field errors
-    under "template" (the main texts) and "translations" (those naming their locale)."""
-    from notifications.models import TemplateTranslation
-    from notifications.rendering import template_check
-
+    under "template" (the main texts) and "translations" (those naming their locale); a field
+    holding a NUL character or a lone surrogate under its own name."""
     template = template or Template()
     for name, value in fields.items():
         if name not in TEMPLATE_FIELDS:
             raise TypeError(f"template_save() got an unknown field: {name}")
         setattr(template, name, value)
+    _refuse_unstorable_text(template, translations or [])
     template.full_clean()
     texts = None
     if translations is not None:
@@ -367,6 +374,18 @@ def template_save(*, template: Template | None = None, fields: dict,
             for locale, title, body in texts
         ])
     return template
+
+
+def _refuse_unstorable_text(template: Template, translations: list[dict]) -> None:
+    errors = {name: [problem] for name, problem in template_field_problems(
+        {name: getattr(template, name) for name in ("title", "body", "image_url", "url", "data")}
+    ).items()}
+    translated = [f"[{t.get('locale', '')}] {name}: {problem}" for t in translations
+                  for name, problem in template_field_problems(t).items()]
+    if translated:
+        errors["translations"] = translated
+    if errors:
+        raise ValidationError(errors)
 
 
 def template_delete(*, template: Template) -> None:
