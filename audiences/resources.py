@@ -14,6 +14,7 @@ from import_export.instance_loaders import CachedInstanceLoader
 
 from audiences.models import Customer
 from audiences.stages import customer_stage_set
+from journeyhub.spreadsheet import cell_escaped, cell_unescaped
 
 IMPORT_COLUMNS = (
     "external_id", "first_name", "last_name", "email", "locale", "time_zone", "stage",
@@ -62,6 +63,19 @@ class YesNoWidget(widgets.BooleanWidget):
         raise ValueError(f"{value!r} is not a yes/no value: use 1/0, true/false or yes/no.")
 
 
+class TextWidget(widgets.CharWidget):
+    """Text a spreadsheet could take for a formula is written with a leading apostrophe and
+    read back without it (journeyhub.spreadsheet)."""
+
+    def clean(self, value, row=None, **kwargs):
+        value = super().clean(value, row, **kwargs)
+        return cell_unescaped(value) if isinstance(value, str) else value
+
+    def render(self, value, obj=None, **kwargs):
+        text = super().render(value, obj, **kwargs)
+        return cell_escaped(text) if isinstance(text, str) else text
+
+
 class TrimmedWidget(widgets.CharWidget):
     """Surrounding spaces dropped; an empty cell gives None, which the field does not save."""
 
@@ -101,7 +115,15 @@ def _export_only(name: str, widget: widgets.Widget | None = None) -> fields.Fiel
     return fields.Field(attribute=name, column_name=name, widget=widget, readonly=True)
 
 
+def _text(name: str) -> fields.Field:
+    return fields.Field(attribute=name, column_name=name, widget=TextWidget())
+
+
 class CustomerResource(resources.ModelResource):
+    external_id = _text("external_id")
+    first_name = _text("first_name")
+    last_name = _text("last_name")
+    email = _text("email")
     locale = _kept_when_empty("locale")
     time_zone = _kept_when_empty("time_zone")
     stage = _kept_when_empty("stage", lower=True)
