@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from analytics.exports import DELIVERIES, ExportFilter, export_stream
 from audiences.models import Customer, Segment
 from campaigns.models import Campaign, Step, StepSend, Variant
-from journeyhub.bench import BenchResult, benchmark, peak_rss_mb, timed
+from journeyhub.bench import BenchResult, benchmark, database_url, peak_rss_mb, timed
 from notifications.models import Delivery, Send, Template
 
 # The bench's deliveries are dated January 2020, where no other delivery lives, so the export
@@ -88,7 +88,7 @@ def _child(mode: str, rows: int) -> dict:
     """Run ``child_main`` in a fresh interpreter on the same database; returns its report."""
     code = ("import django, sys; django.setup(); "
             "from analytics.bench_export import child_main; child_main(sys.argv[1:])")
-    env = {**os.environ, "DATABASE_URL": _database_url(),
+    env = {**os.environ, "DATABASE_URL": database_url(),
            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE",
                                                     "journeyhub.settings")}
     finished = subprocess.run(
@@ -174,13 +174,6 @@ COPY (
 
 
 # --- the data set -------------------------------------------------------------------------
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:" \
-           f"{db['PORT'] or 5432}/{db['NAME']}"
-
 
 def _data_ensure(size: int, log) -> None:
     """``size`` deliveries dated January 2020 over size/SENDS customers (built once)."""

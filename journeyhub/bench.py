@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from django.db import connection
+
 BENCHMARKS: dict[str, "Benchmark"] = {}
 
 
@@ -63,3 +65,12 @@ def timed() -> Iterator[Stopwatch]:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def database_url() -> str:
+    """This process's PostgreSQL database as a URL, for a child process to use the same one
+    (under tests, the test database)."""
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:" \
+           f"{db['PORT'] or 5432}/{db['NAME']}"

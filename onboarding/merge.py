@@ -84,6 +84,17 @@ class _Merge:
 
     # --- plumbing ------------------------------------------------------------------------
 
+    def insert_and_fill(self, insert: str, params, *, returning: str, fill: str,
+                        refill: str) -> None:
+        """Insert rows, then note their ids in the staging table. PostgreSQL does both in one
+        statement (``fill`` reads the inserted rows as ``new``), without looking the rows up
+        again in a table of millions; elsewhere ``refill`` looks them up."""
+        if self.pg:
+            self.sql(f"WITH new AS ({insert} RETURNING {returning}) {fill}", params)
+        else:
+            self.sql(insert, params)
+            self.sql(refill)
+
     def sql(self, statement: str, params=()) -> int:
         with connection.cursor() as cursor:
             cursor.execute(statement.format(**self.names), params)
@@ -140,8 +151,9 @@ class _Merge:
             source = "json_each(s.devices) AS j"
             columns = ", ".join(f"json_extract(j.value, '$.{name}')" for name in _DEVICE_VALUES)
         self.sql(f"""
-            INSERT INTO {{D}} (line, external_id, {', '.join(_DEVICE_VALUES)}, changed)
-            SELECT s.line, s.external_id, {columns}, FALSE
+            INSERT INTO {{D}} (line, external_id, {', '.join(_DEVICE_VALUES)}, changed,
+                moved)
+            SELECT s.line, s.external_id, {columns}, FALSE, FALSE
             FROM {{S}} AS s, {source}
             WHERE s.error IS NULL AND s.devices IS NOT NULL""")
         self.sql("CREATE INDEX jh_stage_device_token ON {D} (kind, token)")
@@ -264,21 +276,24 @@ class _Merge:
                                            AND o.topic_id = t.id))))"""
 
     def _find_devices(self) -> None:
+        """Which staged tokens exist, which have our device row, and whether that row would
+        change (``changed``; a device not there yet is written anyway) or move to another
+        customer (``moved``)."""
         for kind, (table, _) in PROVIDERS.items():
             self.sql(f"""
                 UPDATE {{D}} AS d SET provider_id = p.id FROM {table} AS p
                 WHERE d.kind = %s AND p.registration_id = d.token""", [kind])
             self.sql(f"""
                 UPDATE {{D}} AS d SET device_id = dv.id FROM {{DV}} AS dv
-                WHERE d.kind = %s AND dv.{kind}_id = d.provider_id""", [kind])
+                WHERE d.kind = %s AND d.provider_id IS NOT NULL
+                  AND dv.{kind}_id = d.provider_id""", [kind])
+        moved = f"{self.differs('dv.customer_id', 's.customer_id')}"
         field_checks = " OR ".join(
             f"(d.{name} IS NOT NULL AND dv.{name} <> d.{name})" for name in DEVICE_TEXT)
         self.sql(f"""
-            UPDATE {{D}} AS d SET changed = (d.device_id IS NULL) OR EXISTS (
-                SELECT 1 FROM {{DV}} AS dv, {{S}} AS s
-                WHERE dv.id = d.device_id AND s.line = d.line
-                  AND (s.customer_id IS NULL OR dv.customer_id <> s.customer_id
-                       OR {field_checks}))""")
+            UPDATE {{D}} AS d SET moved = {moved}, changed = {moved} OR {field_checks}
+            FROM {{DV}} AS dv, {{S}} AS s
+            WHERE d.device_id IS NOT NULL AND dv.id = d.device_id AND s.line = d.line""")
         for kind, (table, _) in PROVIDERS.items():
             checks = [f"(d.application_id IS NOT NULL AND "
                       f"{self.differs('p.application_id', 'd.application_id')})"]
@@ -287,42 +302,41 @@ class _Merge:
                            for name in ("p256dh", "auth", "browser")]
             self.sql(f"""
                 UPDATE {{D}} AS d SET changed = TRUE FROM {table} AS p
-                WHERE d.kind = %s AND p.id = d.provider_id AND NOT d.changed
-                  AND ({' OR '.join(checks)})""", [kind])
+                WHERE d.kind = %s AND d.device_id IS NOT NULL AND p.id = d.provider_id
+                  AND NOT d.changed AND ({' OR '.join(checks)})""", [kind])
 
     def _decide(self) -> None:
+        """The outcome of each known customer: updated or unchanged. New customers keep no
+        status until they are inserted (then: created), so a first import of a million new
+        customers rewrites no staged row here."""
         self.sql(f"""
             UPDATE {{S}} AS s SET status = CASE
-                WHEN s.customer_id IS NULL THEN 'created'
                 WHEN EXISTS (SELECT 1 FROM {{C}} AS c WHERE c.id = s.customer_id
                              AND ({self._fields_differ()} OR {self._referral_due()}))
                   OR {self._topics_differ()}
-                  OR EXISTS (SELECT 1 FROM {{D}} AS d
-                             WHERE d.external_id = s.external_id AND d.changed)
+                  OR EXISTS (SELECT 1 FROM {{D}} AS d WHERE d.external_id = s.external_id
+                             AND (d.device_id IS NULL OR d.changed))
                 THEN 'updated' ELSE 'unchanged' END
-            WHERE s.error IS NULL AND {PRIMARY}""")
+            WHERE s.error IS NULL AND s.customer_id IS NOT NULL AND {PRIMARY}""")
         self.sql("""
             UPDATE {S} AS s SET status = (SELECT p.status FROM {S} AS p
                                           WHERE p.line = s.primary_line)
-            WHERE s.error IS NULL AND s.primary_line IS NOT NULL AND s.line <> s.primary_line""")
+            WHERE s.error IS NULL AND s.customer_id IS NOT NULL
+              AND s.primary_line IS NOT NULL AND s.line <> s.primary_line""")
         self.sql("UPDATE {S} SET status = 'invalid' WHERE error IS NOT NULL")
 
     def _summary(self) -> MergeSummary:
         summary = MergeSummary()
         for status, count in self.rows(f"""
-                SELECT s.status, COUNT(*) FROM {{S}} AS s WHERE s.error IS NULL AND {PRIMARY}
-                GROUP BY s.status"""):
+                SELECT COALESCE(s.status, 'created'), COUNT(*) FROM {{S}} AS s
+                WHERE s.error IS NULL AND {PRIMARY} GROUP BY COALESCE(s.status, 'created')"""):
             summary.customers[status] = count
         summary.refused_lines = self.rows("SELECT COUNT(*) FROM {S} WHERE error IS NOT NULL")[0][0]
         (created, updated, moved, total), = self.rows("""
-            SELECT COALESCE(SUM(CASE WHEN d.device_id IS NULL THEN 1 ELSE 0 END), 0),
-                   COALESCE(SUM(CASE WHEN d.device_id IS NOT NULL AND d.changed
-                                THEN 1 ELSE 0 END), 0),
-                   COALESCE(SUM(CASE WHEN dv.id IS NOT NULL AND (s.customer_id IS NULL
-                                OR dv.customer_id <> s.customer_id) THEN 1 ELSE 0 END), 0),
-                   COUNT(*)
-            FROM {D} AS d JOIN {S} AS s ON s.line = d.line
-            LEFT JOIN {DV} AS dv ON dv.id = d.device_id""")
+            SELECT COALESCE(SUM(CASE WHEN device_id IS NULL THEN 1 ELSE 0 END), 0),
+                   COALESCE(SUM(CASE WHEN changed THEN 1 ELSE 0 END), 0),
+                   COALESCE(SUM(CASE WHEN moved THEN 1 ELSE 0 END), 0), COUNT(*)
+            FROM {D}""")
         summary.devices = {"created": created, "updated": updated, "moved": moved,
                            "unchanged": total - created - updated}
         return summary
@@ -355,7 +369,7 @@ class _Merge:
         defaults = {name: Customer._meta.get_field(name).default
                     for name in ("locale", "time_zone", "stage")}
         for _ in range(CODE_RETRIES):
-            self.sql(f"""
+            self.insert_and_fill(f"""
                 INSERT INTO {{C}} (external_id, first_name, last_name, email, locale, time_zone,
                     attributes, stage, stage_changed_at, referral_code, bucket, push_opt_out,
                     created_at, updated_at)
@@ -366,16 +380,19 @@ class _Merge:
                     COALESCE(s.referral_code, s.new_code), s.bucket,
                     COALESCE(s.push_opt_out, FALSE), COALESCE(s.created_at, %s), %s
                 FROM {{S}} AS s
-                WHERE s.status = 'created' AND s.customer_id IS NULL AND {PRIMARY}
+                WHERE s.error IS NULL AND s.customer_id IS NULL AND {PRIMARY}
                 ON CONFLICT DO NOTHING""",
                 [defaults["locale"], defaults["time_zone"], defaults["stage"], self.now,
-                 self.now, self.now])
-            self.sql("""
-                UPDATE {S} AS s SET customer_id = c.id FROM {C} AS c
-                WHERE s.customer_id IS NULL AND s.error IS NULL
-                  AND c.external_id = s.external_id""")
+                 self.now, self.now],
+                returning="id, external_id",
+                fill="""UPDATE {S} AS s SET customer_id = new.id, status = 'created'
+                        FROM new WHERE s.external_id = new.external_id
+                          AND s.error IS NULL""",
+                refill="""UPDATE {S} AS s SET customer_id = c.id, status = 'created'
+                          FROM {C} AS c WHERE s.customer_id IS NULL AND s.error IS NULL
+                            AND c.external_id = s.external_id""")
             left = [line for (line,) in self.rows(f"""
-                SELECT s.line FROM {{S}} AS s WHERE s.status = 'created'
+                SELECT s.line FROM {{S}} AS s WHERE s.error IS NULL
                 AND s.customer_id IS NULL AND {PRIMARY}""")]
             if not left:
                 return
@@ -409,22 +426,22 @@ class _Merge:
             columns = ", ".join(["registration_id", "active", "date_created", "application_id",
                                  *extra])
             values = ", ".join(["d.token", "TRUE", "%s", "d.application_id", *extra.values()])
-            self.sql(f"""
-                INSERT INTO {table} ({columns}) SELECT {values} FROM {{D}} AS d
-                WHERE d.kind = %s AND d.provider_id IS NULL
-                ON CONFLICT DO NOTHING""", [self.now, kind])
-            self.sql(f"""
-                UPDATE {{D}} AS d SET provider_id = p.id FROM {table} AS p
-                WHERE d.kind = %s AND d.provider_id IS NULL
-                  AND p.registration_id = d.token""", [kind])
+            self.insert_and_fill(
+                f"""INSERT INTO {table} ({columns}) SELECT {values} FROM {{D}} AS d
+                    WHERE d.kind = %s AND d.provider_id IS NULL ON CONFLICT DO NOTHING""",
+                [self.now, kind], returning="id, registration_id",
+                fill=f"""UPDATE {{D}} AS d SET provider_id = new.id FROM new
+                         WHERE d.kind = '{kind}' AND d.token = new.registration_id""",
+                refill=f"""UPDATE {{D}} AS d SET provider_id = p.id FROM {table} AS p
+                           WHERE d.kind = '{kind}' AND d.provider_id IS NULL
+                             AND p.registration_id = d.token""")
             sets = ["application_id = COALESCE(d.application_id, p.application_id)"]
             if kind == Device.Kind.WEBPUSH:
                 sets += [f"{name} = COALESCE(d.{name}, p.{name})"
                          for name in ("p256dh", "auth", "browser")]
             self.sql(f"""
                 UPDATE {table} AS p SET {', '.join(sets)} FROM {{D}} AS d
-                WHERE d.kind = %s AND p.id = d.provider_id AND d.changed
-                  AND d.device_id IS NOT NULL""", [kind])
+                WHERE d.kind = %s AND p.id = d.provider_id AND d.changed""", [kind])
         sets = ", ".join(f"{name} = COALESCE(d.{name}, dv.{name})" for name in DEVICE_TEXT)
         self.sql(f"""
             UPDATE {{DV}} AS dv SET customer_id = s.customer_id, {sets}, last_seen_at = %s

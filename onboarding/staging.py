@@ -42,7 +42,7 @@ EVENT_COLUMNS = (
 )
 TABLES = {
     CUSTOMERS: CUSTOMER_COLUMNS + MERGE_COLUMNS,
-    DEVICES: DEVICE_COLUMNS + ("provider_id", "device_id", "changed"),
+    DEVICES: DEVICE_COLUMNS + ("provider_id", "device_id", "changed", "moved"),
     EVENTS: EVENT_COLUMNS + ("customer_id", "status"),
 }
 
@@ -55,7 +55,8 @@ def _types() -> dict[str, str]:
         "bucket": "integer", "fp": big, "primary_line": big, "customer_id": big,
         "attrs_set": json_type, "attrs_del": json_type, "topics": json_type,
         "devices": json_type, "attrs_full": json_type, "provider_id": big, "device_id": big,
-        "changed": "boolean", "properties": json_type, "occurred_at": "timestamp with time zone",
+        "changed": "boolean", "moved": "boolean", "properties": json_type,
+        "occurred_at": "timestamp with time zone",
     }
 
 
