@@ -65,21 +65,29 @@ class _Merge:
 
     def run(self) -> MergeSummary:
         self._index_stage()
-        self._refuse_repeated_customers()
-        self._stage_devices()
-        self._refuse_repeated_tokens()
+        self.facts = self._facts()
+        repeated = self._refuse_repeated_customers()
+        if self.facts["devices"]:
+            self._stage_devices()
+            repeated += self._refuse_repeated_tokens()
         self._find_customers()
-        self._refuse_referral_conflicts()
-        self._refuse_with_primary()
+        if self.facts["referral_code"] or self.facts["referred_by_code"]:
+            self._refuse_referral_conflicts()
+        if repeated or self.facts["referral_code"] or self.facts["referred_by_code"]:
+            self._refuse_with_primary()
         if not self.pg:
             self._attributes_sqlite()
-        self._find_devices()
+        if self.facts["devices"]:
+            self._find_devices()
         self._decide()
         summary = self._summary()
         self._write_customers()
-        self._write_topics()
-        self._write_devices()
-        summary.referral_events = self._write_referrals()
+        if self.facts["topics"]:
+            self._write_topics()
+        if self.facts["devices"]:
+            self._write_devices()
+        if self.facts["referred_by_code"]:
+            summary.referral_events = self._write_referrals()
         return summary
 
     # --- plumbing ------------------------------------------------------------------------
@@ -120,28 +128,39 @@ class _Merge:
             self.sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
         self.sql("CREATE INDEX jh_stage_customer_line ON {S} (line)")
         self.sql("CREATE INDEX jh_stage_customer_eid ON {S} (external_id)")
-        self.sql("CREATE INDEX jh_stage_customer_code ON {S} (referral_code)")
         if self.pg:
             self.sql("ANALYZE {S}")
 
-    def _refuse_repeated_customers(self) -> None:
+    def _facts(self) -> dict[str, int]:
+        """How many staged rows set each of the optional parts: steps about parts no row sets
+        are skipped (each would read the whole staging table for nothing)."""
+        parts = ("referral_code", "referred_by_code", "topics", "devices")
+        counts = self.rows(f"SELECT {', '.join(f'COUNT({part})' for part in parts)} FROM {{S}}")
+        facts = dict(zip(parts, counts[0], strict=True))
+        if facts["referral_code"]:
+            self.sql("CREATE INDEX jh_stage_customer_code ON {S} (referral_code)")
+        return facts
+
+    def _refuse_repeated_customers(self) -> int:
         """A customer on several lines: the first line that sets customer fields speaks for
         them (else the first line); the others may only add devices, and are refused if they
-        set customer fields differently."""
-        self.sql("""
+        set customer fields differently. Returns how many lines name a customer again."""
+        repeated = self.sql("""
             UPDATE {S} AS s SET primary_line = g.p FROM (
                 SELECT external_id,
                        COALESCE(MIN(CASE WHEN fp IS NOT NULL THEN line END), MIN(line)) AS p
                 FROM {S} WHERE error IS NULL GROUP BY external_id HAVING COUNT(*) > 1
             ) AS g
             WHERE s.external_id = g.external_id AND s.error IS NULL""")
-        self.sql(f"""
-            UPDATE {{S}} AS s SET error = 'external_id: This customer is on {self.unit} '
-                || s.primary_line || ' with other values; further {self.unit}s of a '
-                || 'customer may only add devices.'
-            WHERE s.primary_line IS NOT NULL AND s.line <> s.primary_line
-              AND s.fp IS NOT NULL AND s.error IS NULL
-              AND s.fp <> (SELECT p.fp FROM {S} AS p WHERE p.line = s.primary_line)""")
+        if repeated:
+            self.sql(f"""
+                UPDATE {{S}} AS s SET error = 'external_id: This customer is on {self.unit} '
+                    || s.primary_line || ' with other values; further {self.unit}s of a '
+                    || 'customer may only add devices.'
+                WHERE s.primary_line IS NOT NULL AND s.line <> s.primary_line
+                  AND s.fp IS NOT NULL AND s.error IS NULL
+                  AND s.fp <> (SELECT p.fp FROM {{S}} AS p WHERE p.line = s.primary_line)""")
+        return repeated
 
     def _stage_devices(self) -> None:
         if self.pg:
@@ -162,8 +181,8 @@ class _Merge:
         if self.pg:
             self.sql("ANALYZE {D}")
 
-    def _refuse_repeated_tokens(self) -> None:
-        self.sql(f"""
+    def _refuse_repeated_tokens(self) -> int:
+        return self.sql(f"""
             UPDATE {{S}} AS s SET error = 'device_token: The same token is on {self.unit} '
                 || dup.first || '.'
             FROM (
@@ -309,13 +328,18 @@ class _Merge:
         """The outcome of each known customer: updated or unchanged. New customers keep no
         status until they are inserted (then: created), so a first import of a million new
         customers rewrites no staged row here."""
+        customer = self._fields_differ()
+        if self.facts["referred_by_code"]:
+            customer += f" OR {self._referral_due()}"
+        changes = [f"EXISTS (SELECT 1 FROM {{C}} AS c WHERE c.id = s.customer_id "
+                   f"AND ({customer}))"]
+        if self.facts["topics"]:
+            changes.append(self._topics_differ())
+        if self.facts["devices"]:
+            changes.append("EXISTS (SELECT 1 FROM {D} AS d WHERE d.external_id = s.external_id "
+                           "AND (d.device_id IS NULL OR d.changed))")
         self.sql(f"""
-            UPDATE {{S}} AS s SET status = CASE
-                WHEN EXISTS (SELECT 1 FROM {{C}} AS c WHERE c.id = s.customer_id
-                             AND ({self._fields_differ()} OR {self._referral_due()}))
-                  OR {self._topics_differ()}
-                  OR EXISTS (SELECT 1 FROM {{D}} AS d WHERE d.external_id = s.external_id
-                             AND (d.device_id IS NULL OR d.changed))
+            UPDATE {{S}} AS s SET status = CASE WHEN {' OR '.join(changes)}
                 THEN 'updated' ELSE 'unchanged' END
             WHERE s.error IS NULL AND s.customer_id IS NOT NULL AND {PRIMARY}""")
         self.sql("""
