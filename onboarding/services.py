@@ -85,15 +85,17 @@ def _topic_keys() -> frozenset[str]:
 
 def customers_import(*, path: str, file_format: str | None = None,
                      mapping: files.Mapping | None = None, dry_run: bool = False,
-                     atomic: bool = False, progress: Callable[[int, int], None] | None = None,
+                     atomic: bool = False,
+                     progress: Callable[[int, int, int], None] | None = None,
                      on_error: Callable[[int, str], None] | None = None) -> ImportReport:
     """Import a CSV or JSON Lines file of customers (and their devices) of any size.
 
     Streams the file into the staging table and merges it in one transaction. Bad lines are
     reported through ``on_error(line, reason)`` in line order and skipped; with ``atomic`` a
     single bad line writes nothing, and ``dry_run`` never writes. ``progress(bytes_read,
-    lines)`` is called as the file is read. Raises files.FileProblem when the file as a whole
-    cannot be read (header, format): nothing is written then."""
+    lines, refused)`` is called as the file is read (``refused``: lines refused so far by
+    their own content; the merge may refuse more). Raises files.FileProblem when the file as a
+    whole cannot be read (header, format): nothing is written then."""
     file_format = files.file_format(path, file_format)
     topics = _topic_keys()
     with open(path, "rb") as handle, transaction.atomic():
@@ -103,7 +105,7 @@ def customers_import(*, path: str, file_format: str | None = None,
             write(counter.count(_rows(handle, file_format, mapping, topics)))
         lines = counter.lines
         if progress:
-            progress(os.fstat(handle.fileno()).st_size, lines)
+            progress(os.fstat(handle.fileno()).st_size, lines, counter.refused)
         summary = stage_merge(now=timezone.now(), stage_cause=IMPORT_CAUSE)
         if on_error:
             for line, reason in _errors():
@@ -115,12 +117,13 @@ def customers_import(*, path: str, file_format: str | None = None,
 
 class _Counter:
     def __init__(self, handle, progress):
-        self.handle, self.progress, self.lines = handle, progress, 0
+        self.handle, self.progress, self.lines, self.refused = handle, progress, 0, 0
 
     def count(self, rows: Iterator[tuple]) -> Iterator[tuple]:
         for self.lines, row in enumerate(rows, start=1):
+            self.refused += row[-1] is not None  # a staged row's last column is its error
             if self.progress and self.lines % PROGRESS_EVERY == 0:
-                self.progress(self.handle.tell(), self.lines)
+                self.progress(self.handle.tell(), self.lines, self.refused)
             yield row
 
 

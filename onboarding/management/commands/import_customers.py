@@ -38,7 +38,8 @@ class Command(BaseCommand):
             mapping = Mapping.load(map_file) if map_file else None
             report = customers_import(
                 path=file, file_format=file_format, mapping=mapping, dry_run=dry_run,
-                atomic=atomic, progress=(lambda done, lines: bar.update(done, rows=lines))
+                atomic=atomic,
+                progress=(lambda done, lines, _refused: bar.update(done, rows=lines))
                 if bar else None,
                 on_error=lambda line, reason: self.stdout.write(f"line {line}: {reason}"),
             )
