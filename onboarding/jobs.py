@@ -68,7 +68,7 @@ def import_job_run(*, job_id: int) -> None:
     job = _claim(job_id)
     if job is None:
         return
-    spool = f"{job.file.path}.refused.jsonl"
+    spool = _beside(job, "refused.jsonl")
     try:
         with _Progress(job) as progress:
             report = _import(job, progress, spool)
@@ -119,7 +119,8 @@ def _import(job: ImportJob, progress: "_Progress", spool: str) -> ImportReport:
 def _rejects(job: ImportJob, spool: str, progress: "_Progress") -> str:
     """The rejects CSV beside the upload; returns its storage name."""
     progress.phase = "rejects"
-    name = f"{os.path.splitext(job.file.name)[0]}.rejects.csv"
+    stem = os.path.splitext(os.path.basename(job.file.name))[0]
+    name = f"{os.path.dirname(job.file.name)}/{stem}.rejects.csv"
     rejects_write(source=job.file.path, file_format=job.file_format, refusals=_spooled(spool),
                   target=job.file.storage.path(name))
     return name
@@ -165,7 +166,12 @@ def _remove(path: str) -> None:
 
 
 def progress_path(job: ImportJob) -> str:
-    return f"{job.file.path}.progress.json"
+    return _beside(job, "progress.json")
+
+
+def _beside(job: ImportJob, name: str) -> str:
+    """A file in the upload's own folder (models.upload_folder)."""
+    return os.path.join(os.path.dirname(job.file.path), name)
 
 
 class _Progress:
@@ -271,9 +277,21 @@ def import_jobs_delete(*, jobs: Iterable[ImportJob]) -> int:
     for job in jobs:
         if job.status == ImportJob.Status.RUNNING:
             continue
+        folders = {os.path.dirname(f.path) for f in (job.file, job.mapping_file) if f}
+        for leftover in ("progress.json", "refused.jsonl"):  # a killed worker's
+            _remove(_beside(job, leftover))
         for field_file in (job.file, job.mapping_file, job.rejects):
             if field_file:
                 field_file.delete(save=False)
+        for folder in folders:
+            _remove_folder(folder)
         job.delete()
         deleted += 1
     return deleted
+
+
+def _remove_folder(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:  # not empty, or gone: left as it is
+        pass

@@ -1,8 +1,16 @@
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 FORMATS = [("csv", "CSV"), ("jsonl", "JSON Lines")]
+
+
+def upload_folder(job, filename: str) -> str:
+    """A folder of its own for each upload: the job's progress and rejects files sit beside
+    it under fixed names."""
+    return f"imports/{timezone.now():%Y/%m/%d}/{secrets.token_hex(8)}/{filename}"
 
 
 class ImportJob(models.Model):
@@ -18,10 +26,10 @@ class ImportJob(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    file = models.FileField(upload_to="imports/%Y/%m/%d/", max_length=500)
+    file = models.FileField(upload_to=upload_folder, max_length=500)
     file_name = models.CharField(max_length=255, help_text="The name it was uploaded with.")
     file_format = models.CharField(max_length=8, choices=FORMATS)
-    mapping_file = models.FileField(upload_to="imports/%Y/%m/%d/", max_length=500, blank=True)
+    mapping_file = models.FileField(upload_to=upload_folder, max_length=500, blank=True)
     dry_run = models.BooleanField(default=False)
     atomic = models.BooleanField(default=False)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -44,7 +52,7 @@ class ImportJob(models.Model):
     written = models.BooleanField(
         null=True, blank=True, help_text="False after a dry run, or an atomic import with "
                                          "refused lines: the counts say what would have been.")
-    rejects = models.FileField(upload_to="imports/%Y/%m/%d/", max_length=500, blank=True)
+    rejects = models.FileField(upload_to=upload_folder, max_length=500, blank=True)
     error = models.TextField(blank=True, help_text="Why a failed job stopped.")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -276,6 +276,7 @@ def test_deleting_a_job_deletes_its_files(admin_client):
 
     assert response.status_code == 302 and not ImportJob.objects.exists()
     assert not any(os.path.exists(path) for path in paths)
+    assert not os.path.exists(os.path.dirname(paths[0]))  # the upload's own folder
 
 
 def test_the_list_shows_each_jobs_state_progress_and_counts(admin_client):
