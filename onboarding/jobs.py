@@ -68,7 +68,7 @@ def import_job_run(*, job_id: int) -> None:
     job = _claim(job_id)
     if job is None:
         return
-    spool = _beside(job, "refused.jsonl")
+    spool, report = _beside(job, "refused.jsonl"), None
     try:
         with _Progress(job) as progress:
             report = _import(job, progress, spool)
@@ -77,9 +77,11 @@ def import_job_run(*, job_id: int) -> None:
         _finish(job, status=ImportJob.Status.FAILED, error=str(problem))
         return
     except Exception as error:
+        stage = "nothing was written" if report is None else (
+            "after the import, while writing the refused lines")
         _finish(job, status=ImportJob.Status.FAILED, error=(
-            f"The import stopped on an unexpected error ({type(error).__name__}); nothing was "
-            "written. The worker's log has the details."))
+            f"The job stopped on an unexpected error ({type(error).__name__}), {stage}. The "
+            "worker's log has the details."))
         raise
     finally:
         _remove(spool)
