@@ -16,11 +16,12 @@ MARKETER = "Marketer"
 ANALYST = "Analyst"
 ADMIN = "Admin"
 
-# Marketers build campaigns and their messages and audiences.
+# Marketers build campaigns and their messages and audiences, and bring customers in from
+# files (import jobs).
 MARKETER_EDITS = (
     "campaigns.campaign", "campaigns.step", "campaigns.variant",
     "notifications.template", "notifications.templatetranslation",
-    "audiences.segment", "audiences.segmentmember",
+    "audiences.segment", "audiences.segmentmember", "onboarding.importjob",
 )
 MARKETER_VIEWS = (
     "audiences.customer", "audiences.topic", "campaigns.enrollment", "campaigns.stepsend",

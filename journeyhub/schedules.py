@@ -27,6 +27,12 @@ SYSTEM_TASKS = [
         expires_seconds=55,
     ),
     SystemTask(
+        name="Onboarding: queue again the import jobs of dead workers",
+        task="onboarding.tasks.import_jobs_sweep",
+        crontab="* * * * *",
+        expires_seconds=55,
+    ),
+    SystemTask(
         name="Journeys: advance due enrollments",
         task="campaigns.tasks.journeys_tick",
         crontab="* * * * *",

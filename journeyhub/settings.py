@@ -287,3 +287,6 @@ IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+# The Customers admin previews an import row by row (about 12 ms and several KB of HTML a row):
+# a CSV of more rows than this is imported by a worker instead, with a progress page (onboarding).
+CUSTOMERS_IMPORT_PREVIEW_MAX_ROWS = env_int("CUSTOMERS_IMPORT_PREVIEW_MAX_ROWS", 10_000)

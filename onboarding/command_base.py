@@ -35,7 +35,8 @@ class ImportCommand(BaseCommand):
             report = service(
                 path=file, file_format=options["file_format"],
                 mapping=Mapping.load(map_file) if map_file else None,
-                progress=(lambda done, lines: bar.update(done, rows=lines)) if bar else None,
+                progress=(lambda done, lines, _refused: bar.update(done, rows=lines))
+                if bar else None,
                 on_error=lambda line, reason: self.stdout.write(f"line {line}: {reason}"),
                 **choices,
             )

@@ -29,7 +29,7 @@ from onboarding.staging import (
 IMPORT_CAUSE = "Imported from a file"  # the cause of stage transitions a file makes
 PROGRESS_EVERY = 2000  # lines between progress callbacks
 API_ERROR_FIELDS = {"device_token": "devices"}  # the merge names file columns
-Progress = Callable[[int, int], None]  # (bytes read, lines read)
+Progress = Callable[[int, int, int], None]  # (bytes read, lines read, lines refused so far)
 
 
 @dataclass
@@ -102,7 +102,8 @@ def customers_import(*, path: str, file_format: str | None = None,
     Streams the file into the staging table and merges it in one transaction. Bad lines are
     reported through ``on_error(line, reason)`` in line order and skipped; with ``atomic`` a
     single bad line writes nothing, and ``dry_run`` never writes. ``progress(bytes_read,
-    lines)`` is called as the file is read. Raises files.FileProblem when the file as a whole
+    lines, refused)`` is called as the file is read (``refused``: lines refused so far by their
+    own content; the merge may refuse more). Raises files.FileProblem when the file as a whole
     cannot be read (header, format): nothing is written then."""
     topics = _topic_keys()
 
@@ -166,7 +167,7 @@ class _FileImport:
                  table: str):
         self.path, self.file_format = path, files.file_format(path, file_format)
         self.mapping, self.schema, self.table = mapping, schema, table
-        self.lines = 0
+        self.lines = self.refused = 0
 
     def go(self, *, row, merge, dry_run, atomic, progress, on_error):
         reader = files.csv_lines if self.file_format == "csv" else files.jsonl_lines
@@ -177,7 +178,7 @@ class _FileImport:
                 write(self._counted((row(line, self.file_format) for line in lines),
                                     handle, progress))
             if progress:
-                progress(os.fstat(handle.fileno()).st_size, self.lines)
+                progress(os.fstat(handle.fileno()).st_size, self.lines, self.refused)
             summary = merge()
             if on_error:
                 for line, reason in _errors(self.table):
@@ -188,8 +189,9 @@ class _FileImport:
 
     def _counted(self, rows: Iterator[tuple], handle, progress) -> Iterator[tuple]:
         for self.lines, staged in enumerate(rows, start=1):
+            self.refused += staged[-1] is not None  # a staged row's last column is its error
             if progress and self.lines % PROGRESS_EVERY == 0:
-                progress(handle.tell(), self.lines)
+                progress(handle.tell(), self.lines, self.refused)
             yield staged
 
 

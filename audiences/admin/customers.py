@@ -15,6 +15,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from audiences.admin.identity import CustomerDataRightsMixin
+from audiences.admin.import_handoff import ImportHandoffMixin
 from audiences.models import Customer, Event, Stage, StageRule, StageTransition, Topic
 from audiences.resources import CustomerExportResource, CustomerResource
 from audiences.stages import customer_stage_set
@@ -71,7 +72,7 @@ class LocaleFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(CustomerDataRightsMixin, ImportExportModelAdmin):
+class CustomerAdmin(CustomerDataRightsMixin, ImportHandoffMixin, ImportExportModelAdmin):
     list_display = (
         "external_id", "full_name", "email", "stage", "last_seen_at", "locale", "created_at",
     )
