@@ -89,7 +89,7 @@ def customer_row(line: int, item: CustomerItem | None, error: str | None = None)
         item.time_zone, item.stage, attrs_set, attrs_del,
         None if item.opted_out_topics is None else _json(item.opted_out_topics),
         item.push_opt_out, item.referral_code, item.referred_by_code,
-        connection.ops.adapt_datetimefield_value(item.created_at),
+        item.created_at and connection.ops.adapt_datetimefield_value(item.created_at),
         customer_bucket(item.external_id),
         item.fingerprint(None if attrs_set is None else attrs_set + (attrs_del or "")),
         next(_codes),
