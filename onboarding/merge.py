@@ -17,20 +17,13 @@ from audiences.models import Customer, Event, StageTransition, Topic, TopicOptOu
 from audiences.services import REFERRAL_SIGNUP_EVENT
 from notifications.models import Device
 from onboarding.codes import referral_codes
+from onboarding.merge_devices import DeviceSteps
 from onboarding.staging import CUSTOMERS as S
 from onboarding.staging import DEVICES as D
 
 PRIMARY = "(s.primary_line IS NULL OR s.primary_line = s.line)"  # the row that speaks for it
 CODE_RETRIES = 5  # fresh referral codes drawn for new customers whose code was taken meanwhile
 ATTRIBUTE_BATCH = 1000  # rows whose attributes SQLite merges per round trip
-PROVIDERS = {  # device kind -> (provider table, extra columns of its row)
-    Device.Kind.FCM: ("push_notifications_gcmdevice", {"cloud_message_type": "'FCM'"}),
-    Device.Kind.APNS: ("push_notifications_apnsdevice", {}),
-    Device.Kind.WEBPUSH: ("push_notifications_webpushdevice", {
-        "p256dh": "COALESCE(d.p256dh, '')", "auth": "COALESCE(d.auth, '')",
-        "browser": "COALESCE(d.browser, 'CHROME')"}),
-}
-DEVICE_TEXT = ("platform", "app_version", "locale", "time_zone", "environment", "permission")
 PROFILE_TEXT = ("first_name", "last_name", "email", "locale", "time_zone", "stage",
                 "referral_code")
 WORK_MEM = "64MB"  # per sort or hash of this one transaction, for the length of the merge
@@ -53,7 +46,7 @@ def stage_merge(*, now, stage_cause: str | None = None, unit: str = "line") -> M
     return merge.run()
 
 
-class _Merge:
+class _Merge(DeviceSteps):
     def __init__(self, *, now, stage_cause, unit):
         self.now, self.stage_cause, self.unit = now, stage_cause, unit
         self.pg = connection.vendor == "postgresql"
@@ -162,38 +155,6 @@ class _Merge:
                   AND s.fp <> (SELECT p.fp FROM {{S}} AS p WHERE p.line = s.primary_line)""")
         return repeated
 
-    def _stage_devices(self) -> None:
-        if self.pg:
-            source = "jsonb_array_elements(s.devices) AS j"
-            columns = ", ".join(f"j.value->>'{name}'" for name in _DEVICE_VALUES)
-        else:
-            source = "json_each(s.devices) AS j"
-            columns = ", ".join(f"json_extract(j.value, '$.{name}')" for name in _DEVICE_VALUES)
-        self.sql(f"""
-            INSERT INTO {{D}} (line, external_id, {', '.join(_DEVICE_VALUES)}, changed,
-                moved)
-            SELECT s.line, s.external_id, {columns}, FALSE, FALSE
-            FROM {{S}} AS s, {source}
-            WHERE s.error IS NULL AND s.devices IS NOT NULL""")
-        self.sql("CREATE INDEX jh_stage_device_token ON {D} (kind, token)")
-        self.sql("CREATE INDEX jh_stage_device_eid ON {D} (external_id)")
-        self.sql("CREATE INDEX jh_stage_device_line ON {D} (line)")
-        if self.pg:
-            self.sql("ANALYZE {D}")
-
-    def _refuse_repeated_tokens(self) -> int:
-        return self.sql(f"""
-            UPDATE {{S}} AS s SET error = 'device_token: The same token is on {self.unit} '
-                || dup.first || '.'
-            FROM (
-                SELECT d.line, f.first FROM {D} AS d JOIN (
-                    SELECT kind, token, MIN(line) AS first FROM {D}
-                    GROUP BY kind, token HAVING COUNT(*) > 1
-                ) AS f ON f.kind = d.kind AND f.token = d.token
-                WHERE d.line > f.first
-            ) AS dup
-            WHERE s.line = dup.line AND s.error IS NULL""")
-
     def _find_customers(self) -> None:
         self.sql("""
             UPDATE {S} AS s SET customer_id = c.id FROM {C} AS c
@@ -293,36 +254,6 @@ class _Merge:
                        WHERE NOT EXISTS (SELECT 1 FROM {{O}} AS o
                                          WHERE o.customer_id = s.customer_id
                                            AND o.topic_id = t.id))))"""
-
-    def _find_devices(self) -> None:
-        """Which staged tokens exist, which have our device row, and whether that row would
-        change (``changed``; a device not there yet is written anyway) or move to another
-        customer (``moved``)."""
-        for kind, (table, _) in PROVIDERS.items():
-            self.sql(f"""
-                UPDATE {{D}} AS d SET provider_id = p.id FROM {table} AS p
-                WHERE d.kind = %s AND p.registration_id = d.token""", [kind])
-            self.sql(f"""
-                UPDATE {{D}} AS d SET device_id = dv.id FROM {{DV}} AS dv
-                WHERE d.kind = %s AND d.provider_id IS NOT NULL
-                  AND dv.{kind}_id = d.provider_id""", [kind])
-        moved = f"{self.differs('dv.customer_id', 's.customer_id')}"
-        field_checks = " OR ".join(
-            f"(d.{name} IS NOT NULL AND dv.{name} <> d.{name})" for name in DEVICE_TEXT)
-        self.sql(f"""
-            UPDATE {{D}} AS d SET moved = {moved}, changed = {moved} OR {field_checks}
-            FROM {{DV}} AS dv, {{S}} AS s
-            WHERE d.device_id IS NOT NULL AND dv.id = d.device_id AND s.line = d.line""")
-        for kind, (table, _) in PROVIDERS.items():
-            checks = [f"(d.application_id IS NOT NULL AND "
-                      f"{self.differs('p.application_id', 'd.application_id')})"]
-            if kind == Device.Kind.WEBPUSH:
-                checks += [f"(d.{name} IS NOT NULL AND p.{name} <> d.{name})"
-                           for name in ("p256dh", "auth", "browser")]
-            self.sql(f"""
-                UPDATE {{D}} AS d SET changed = TRUE FROM {table} AS p
-                WHERE d.kind = %s AND d.device_id IS NOT NULL AND p.id = d.provider_id
-                  AND NOT d.changed AND ({' OR '.join(checks)})""", [kind])
 
     def _decide(self) -> None:
         """The outcome of each known customer: updated or unchanged. New customers keep no
@@ -445,47 +376,6 @@ class _Merge:
             WHERE {changed} AND t.key = j.value
             ON CONFLICT DO NOTHING""", [self.now])
 
-    def _write_devices(self) -> None:
-        for kind, (table, extra) in PROVIDERS.items():
-            columns = ", ".join(["registration_id", "active", "date_created", "application_id",
-                                 *extra])
-            values = ", ".join(["d.token", "TRUE", "%s", "d.application_id", *extra.values()])
-            self.insert_and_fill(
-                f"""INSERT INTO {table} ({columns}) SELECT {values} FROM {{D}} AS d
-                    WHERE d.kind = %s AND d.provider_id IS NULL ON CONFLICT DO NOTHING""",
-                [self.now, kind], returning="id, registration_id",
-                fill=f"""UPDATE {{D}} AS d SET provider_id = new.id FROM new
-                         WHERE d.kind = '{kind}' AND d.token = new.registration_id""",
-                refill=f"""UPDATE {{D}} AS d SET provider_id = p.id FROM {table} AS p
-                           WHERE d.kind = '{kind}' AND d.provider_id IS NULL
-                             AND p.registration_id = d.token""")
-            sets = ["application_id = COALESCE(d.application_id, p.application_id)"]
-            if kind == Device.Kind.WEBPUSH:
-                sets += [f"{name} = COALESCE(d.{name}, p.{name})"
-                         for name in ("p256dh", "auth", "browser")]
-            self.sql(f"""
-                UPDATE {table} AS p SET {', '.join(sets)} FROM {{D}} AS d
-                WHERE d.kind = %s AND p.id = d.provider_id AND d.changed""", [kind])
-        sets = ", ".join(f"{name} = COALESCE(d.{name}, dv.{name})" for name in DEVICE_TEXT)
-        self.sql(f"""
-            UPDATE {{DV}} AS dv SET customer_id = s.customer_id, {sets}, last_seen_at = %s
-            FROM {{D}} AS d JOIN {{S}} AS s ON s.line = d.line
-            WHERE dv.id = d.device_id AND d.changed""", [self.now])
-        self.sql("""
-            INSERT INTO {DV} (customer_id, kind, platform, apns_id, fcm_id, webpush_id,
-                app_version, locale, time_zone, environment, permission, is_active,
-                deactivated_reason, created_at, last_seen_at)
-            SELECT s.customer_id, d.kind, d.platform,
-                CASE WHEN d.kind = 'apns' THEN d.provider_id END,
-                CASE WHEN d.kind = 'fcm' THEN d.provider_id END,
-                CASE WHEN d.kind = 'webpush' THEN d.provider_id END,
-                COALESCE(d.app_version, ''), COALESCE(d.locale, ''), COALESCE(d.time_zone, ''),
-                COALESCE(d.environment, 'production'), COALESCE(d.permission, 'granted'),
-                TRUE, '', %s, %s
-            FROM {D} AS d JOIN {S} AS s ON s.line = d.line
-            WHERE d.device_id IS NULL
-            ON CONFLICT DO NOTHING""", [self.now, self.now])
-
     def _write_referrals(self) -> list[tuple[int, int, str]]:
         """Link new referees to their referrer (the first referrer stays) and record a
         REFERRAL_SIGNUP_EVENT on the referrer, once per referee (its client event id)."""
@@ -508,7 +398,3 @@ class _Merge:
             WHERE {changed}
             ON CONFLICT DO NOTHING
             RETURNING id, customer_id, name""", [REFERRAL_SIGNUP_EVENT, self.now, self.now])
-
-
-_DEVICE_VALUES = ("kind", "token", "platform", "app_version", "locale", "time_zone",
-                  "environment", "permission", "application_id", "p256dh", "auth", "browser")
