@@ -6,6 +6,7 @@ from django.urls import reverse
 from audiences.services import customer_upsert
 from notifications.models import Delivery, DeliverySettings, Send, Template
 from notifications.services import device_register
+from tests.notifications.sending_kit import template_form
 
 pytestmark = pytest.mark.django_db
 
@@ -16,13 +17,6 @@ def template():
                                    body="Welcome")
 
 
-def template_form(**overrides):
-    data = {
-        "name": "Offer", "priority": "normal", "title": "Hi", "body": "20% off",
-        "image_url": "", "url": "", "data": "{}", "ttl_seconds": "3600", "collapse_key": "",
-        "topic": "", "translations-TOTAL_FORMS": "0", "translations-INITIAL_FORMS": "0",
-    }
-    return {**data, **overrides}
 
 
 def test_a_template_that_cannot_render_is_refused_with_the_reason(admin_client):

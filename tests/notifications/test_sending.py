@@ -19,6 +19,7 @@ from notifications.services import (
     send_pause,
     send_resume,
 )
+from tests.notifications.sending_kit import run
 
 pytestmark = pytest.mark.django_db
 
@@ -55,13 +56,6 @@ def customer(external_id, first_name="", locale="en", kinds=("fcm",)):
     return person
 
 
-def run(send):
-    """What the workers do: fan out, then every batch task."""
-    send_fan_out(send_id=send.pk)
-    for batch_id in DeliveryBatch.objects.filter(send=send).values_list("pk", flat=True):
-        batch_send(batch_id=batch_id)
-    send.refresh_from_db()
-    return send
 
 
 def test_each_device_gets_its_personalised_message_once(order_update, locmem_backend):

@@ -1,17 +1,16 @@
 """Imported customers are a brand's audience at once: a broadcast to a segment of them goes out
 to their imported devices, personalised with their imported attributes."""
 
-from datetime import time
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
 from audiences.models import Segment
-from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Template
+from notifications.models import Delivery, Template
 from notifications.providers import locmem
-from notifications.sending import batch_send
-from notifications.services import send_create, send_fan_out
+from notifications.services import send_create
+from tests.notifications.sending_kit import quiet_hours_off, run
 
 pytestmark = pytest.mark.django_db
 FCM = "imported-{:03d}:APA91bFq3x_-9Fq3x_-9Fq3x_-9Fq3x_-9Fq3x"
@@ -21,9 +20,7 @@ def test_a_broadcast_to_a_segment_of_imported_customers_reaches_their_devices(tm
                                                                              settings):
     settings.PUSH_BACKEND = "notifications.providers.locmem.LocmemBackend"
     locmem.outbox.clear()
-    controls = DeliverySettings.load()  # no quiet hours: the test may run at any hour
-    controls.quiet_hours_start = controls.quiet_hours_end = time(0, 0)
-    controls.save()
+    quiet_hours_off()
     path = tmp_path / "customers.csv"
     lines = ["external_id,first_name,attr.plan,device_kind,device_token,device_platform"]
     lines += [f"c-{i},Name{i},{'pro' if i % 2 else 'free'},fcm,{FCM.format(i)},android"
@@ -35,10 +32,7 @@ def test_a_broadcast_to_a_segment_of_imported_customers_reaches_their_devices(tm
     template = Template.objects.create(name="Pro offer", title="{{ customer.first_name }}",
                                        body="Your {{ customer.attributes.plan }} offer")
 
-    send = send_create(template=template, segment=pros)
-    send_fan_out(send_id=send.pk)
-    for batch_id in DeliveryBatch.objects.filter(send=send).values_list("pk", flat=True):
-        batch_send(batch_id=batch_id)
+    send = run(send_create(template=template, segment=pros))
 
     sent = Delivery.objects.filter(send=send, status=Delivery.Status.SENT)
     assert sent.count() == 20
