@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 
 from django.core.management.base import CommandError
 from django.db import connection, transaction
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from audiences import demo
 from audiences.models import Customer, Event, StageTransition, customer_bucket
 from audiences.selectors import customers_matching
-from journeyhub.bench import BenchResult, benchmark, peak_rss_mb, timed
+from journeyhub.bench import BenchResult, api_post_all, benchmark, peak_rss_mb, timed
 from journeyhub.models import ApiKey
 from journeyhub.services import api_key_create
 
@@ -103,7 +102,7 @@ def event_ingest(*, size: int, log) -> BenchResult:
                   for i in range(0, len(items), INGEST_BATCH)]
         _ingest_reset(customers)
         with timed() as ours:
-            _post_batches(bodies, key)
+            api_post_all(reverse("api-events-batch"), bodies, key)
         _check_stored(customers, size)
         log(f"run {run}: API {ours.seconds:.2f}s ({size / ours.seconds:,.0f} events/s)")
         _ingest_reset(customers)
@@ -158,16 +157,6 @@ def _ingest_reset(customers: dict[str, int]) -> None:
         Customer.objects.filter(pk__in=customers.values()).update(
             stage="engagement", last_seen_at=None
         )
-
-
-def _post_batches(bodies: list[str], key: str) -> None:
-    client, url = Client(), reverse("api-events-batch")
-    for body in bodies:
-        response = client.post(url, body, content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Api-Key {key}")
-        if response.status_code != 200:
-            raise AssertionError(f"The batch API answered {response.status_code}: "
-                                 f"{response.content[:500]!r}")
 
 
 def _check_stored(customers: dict[str, int], size: int) -> None:

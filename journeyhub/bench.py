@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import connection
+from django.test import Client
 
 BENCHMARKS: dict[str, "Benchmark"] = {}
 
@@ -74,3 +75,15 @@ def database_url() -> str:
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:" \
            f"{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def api_post_all(url: str, bodies: list[str], key: str) -> None:
+    """POST each JSON body to ``url`` with an API key, through Django's request handling as a
+    client would (django.test.Client: no network, the whole middleware and view stack)."""
+    client = Client()
+    for body in bodies:
+        response = client.post(url, body, content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Api-Key {key}")
+        if response.status_code != 200:
+            raise AssertionError(f"{url} answered {response.status_code}: "
+                                 f"{response.content[:500]!r}")

@@ -23,13 +23,19 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from push_notifications.models import GCMDevice
 
 from audiences.models import Customer, customer_bucket
-from journeyhub.bench import BenchResult, benchmark, database_url, peak_rss_mb, timed
+from journeyhub.bench import (
+    BenchResult,
+    api_post_all,
+    benchmark,
+    database_url,
+    peak_rss_mb,
+    timed,
+)
 from journeyhub.models import ApiKey
 from journeyhub.services import api_key_create
 from notifications.models import Device
@@ -102,7 +108,7 @@ def customers_batch(*, size: int, log) -> BenchResult:
     bodies = [json.dumps({"customers": items[i:i + BATCH]}) for i in range(0, size, BATCH)]
     key = _api_key()
     with timed() as ours:
-        _post(bodies, key)
+        api_post_all(reverse("api-customers-batch"), bodies, key)
     log(f"API: {ours.seconds:.1f}s ({size / ours.seconds:,.0f} customers/s)")
     _check_imported(size)
     with timed() as ref:
@@ -234,16 +240,6 @@ def _api_key() -> str:
     ApiKey.objects.filter(name="bench customers_batch").delete()
     return api_key_create(name="bench customers_batch",
                           scopes=[ApiKey.Scope.CUSTOMERS_WRITE])[1]
-
-
-def _post(bodies: list[str], key: str) -> None:
-    client, url = Client(), reverse("api-customers-batch")
-    for body in bodies:
-        response = client.post(url, body, content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Api-Key {key}")
-        if response.status_code != 200:
-            raise AssertionError(f"The batch API answered {response.status_code}: "
-                                 f"{response.content[:500]!r}")
 
 
 def _bulk_create(items: list[dict]) -> None:

@@ -18,6 +18,7 @@ from audiences.services import REFERRAL_SIGNUP_EVENT
 from notifications.models import Device
 from onboarding.codes import referral_codes
 from onboarding.merge_devices import DeviceSteps
+from onboarding.sql_steps import SqlSteps
 from onboarding.staging import CUSTOMERS as S
 from onboarding.staging import DEVICES as D
 
@@ -46,15 +47,16 @@ def stage_merge(*, now, stage_cause: str | None = None, unit: str = "line") -> M
     return merge.run()
 
 
-class _Merge(DeviceSteps):
+class _Merge(SqlSteps, DeviceSteps):
+    names = {
+        "S": S, "D": D, "C": Customer._meta.db_table, "T": Topic._meta.db_table,
+        "O": TopicOptOut._meta.db_table, "E": Event._meta.db_table,
+        "ST": StageTransition._meta.db_table, "DV": Device._meta.db_table,
+    }
+
     def __init__(self, *, now, stage_cause, unit):
-        self.now, self.stage_cause, self.unit = now, stage_cause, unit
-        self.pg = connection.vendor == "postgresql"
-        self.names = {
-            "S": S, "D": D, "C": Customer._meta.db_table, "T": Topic._meta.db_table,
-            "O": TopicOptOut._meta.db_table, "E": Event._meta.db_table,
-            "ST": StageTransition._meta.db_table, "DV": Device._meta.db_table,
-        }
+        super().__init__(now=now)
+        self.stage_cause, self.unit = stage_cause, unit
 
     def run(self) -> MergeSummary:
         self._index_stage()
@@ -96,23 +98,6 @@ class _Merge(DeviceSteps):
             self.sql(insert, params)
             self.sql(refill)
 
-    def sql(self, statement: str, params=()) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(statement.format(**self.names), params)
-            return cursor.rowcount
-
-    def rows(self, statement: str, params=()) -> list[tuple]:
-        with connection.cursor() as cursor:
-            cursor.execute(statement.format(**self.names), params)
-            return cursor.fetchall()
-
-    def elements(self, column: str) -> str:
-        """A table of a JSON array's text elements, as ``j.value``."""
-        function = "jsonb_array_elements_text" if self.pg else "json_each"
-        return f"{function}({column}) AS j"
-
-    def differs(self, a: str, b: str) -> str:
-        return f"{a} IS DISTINCT FROM {b}" if self.pg else f"{a} IS NOT {b}"
 
     # --- refusals ------------------------------------------------------------------------
 

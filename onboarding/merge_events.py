@@ -12,6 +12,7 @@ from django.db import connection
 from audiences.models import Customer, Event, StageRule
 from audiences.stages import stage_rule_apply_quietly
 from onboarding.codes import referral_codes
+from onboarding.sql_steps import SqlSteps
 from onboarding.staging import EVENTS as S
 
 CODE_RETRIES = 5  # as onboarding.merge: fresh codes for customers whose drawn code was taken
@@ -42,21 +43,8 @@ def events_merge(*, now, create_customers: bool, apply_stage_rules: bool) -> Eve
     return summary
 
 
-class _EventsMerge:
-    def __init__(self, *, now):
-        self.now = now
-        self.pg = connection.vendor == "postgresql"
-        self.names = {"S": S, "C": Customer._meta.db_table, "E": Event._meta.db_table}
-
-    def sql(self, statement: str, params=()) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(statement.format(**self.names), params)
-            return cursor.rowcount
-
-    def rows(self, statement: str, params=()) -> list[tuple]:
-        with connection.cursor() as cursor:
-            cursor.execute(statement.format(**self.names), params)
-            return cursor.fetchall()
+class _EventsMerge(SqlSteps):
+    names = {"S": S, "C": Customer._meta.db_table, "E": Event._meta.db_table}
 
     def index(self) -> None:
         self.sql("CREATE INDEX jh_stage_event_line ON {S} (line)")
