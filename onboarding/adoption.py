@@ -3,11 +3,12 @@ WebPushDevice rows that have no Device yet get one, owned by a customer found th
 user or a mapping file. The provider rows stay as they are and the Device points at them, so no
 token is copied and sending works from the first run.
 
-Set-based like the import: one temporary table of candidate rows (``jh_adopt``), filled with
-``INSERT ... SELECT`` per provider table, matched to customers by ``UPDATE ... FROM``, and
-turned into Devices by one ``INSERT ... SELECT``. Customers that do not exist are created
-through the import's own staging and merge (onboarding.merge), so they get their buckets and
-referral codes exactly as imported ones do. Runs inside the caller's transaction."""
+Set-based like the import: one temporary table of candidate rows with their external ids
+(``jh_adopt``), filled with ``INSERT ... SELECT`` per provider table (a mapping file's ids by
+``UPDATE ... FROM``), and turned into Devices by one ``INSERT ... SELECT`` joined to
+customers. Customers that do not exist are created through the import's own staging and merge
+(onboarding.merge), so they get their buckets and referral codes exactly as imported ones do.
+Runs inside the caller's transaction."""
 
 import csv
 import re
@@ -31,7 +32,7 @@ INACTIVE_REASON = "Inactive in django-push-notifications"
 BY = ("id", "username", "email")  # which of the user's fields is the customer's external id
 FCM_PLATFORMS = (Device.Platform.ANDROID, Device.Platform.IOS, Device.Platform.WEB)
 KIND_PLATFORM = {Device.Kind.APNS: Device.Platform.IOS, Device.Kind.WEBPUSH: Device.Platform.WEB}
-STAGE_BATCH = 10_000  # new customers' external ids read and staged per round trip
+STAGE_BATCH = 10_000  # new customers' external ids read and staged at a time
 MAP_BATCH = 5_000  # mapping file lines inserted per round trip
 HEX_ID = re.compile(r"^(0x)?[0-9a-fA-F]{1,16}$")  # an Android id as dpn stores it: 64 bits
 
@@ -89,10 +90,10 @@ class _Adoption:
         self._candidates()
         if mapping_path:
             self._apply_mapping(self._load_mapping(mapping_path))
-        self._find_customers()
+        if self.pg:  # a temporary table is never analysed on its own
+            self.sql("ANALYZE {A}")
         if create_customers:
             self._create_customers()
-            self._find_customers()
         self._count()
         self._write_devices()
         return self.report
@@ -104,8 +105,8 @@ class _Adoption:
         for table in (ADOPT, MAPPED):
             self.sql(f"DROP TABLE IF EXISTS {table}")
         self.sql(f"""{temporary} {{A}} (kind varchar(10), provider_id bigint, user_id bigint,
-            active boolean, date_created timestamp with time zone, external_id text,
-            customer_id bigint){on_commit}""")
+            active boolean, date_created timestamp with time zone,
+            external_id text){on_commit}""")
         self.sql(f"""{temporary} {{M}} (line bigint, registration_id text,
             gcm_device_id bigint, apns_device_id {uuid_type}, external_id text){on_commit}""")
 
@@ -165,33 +166,30 @@ class _Adoption:
         self.report.mapping_unknown = self.rows(
             f"SELECT COUNT(*) FROM {{M}} AS m WHERE NOT ({known})")[0][0]
 
-    def _find_customers(self) -> None:
-        self.sql("""
-            UPDATE {A} AS a SET customer_id = c.id FROM {C} AS c
-            WHERE a.customer_id IS NULL AND c.external_id = a.external_id""")
-
     def _create_customers(self) -> None:
         """Customers for the external ids that have none, through the import's staging and
-        merge; an id that cannot be one (too long, a reserved ending) is reported."""
-        self.sql("CREATE INDEX jh_adopt_eid ON {A} (external_id)")
+        merge; an id that cannot be one (too long, a reserved ending) is reported. The ids
+        are read in one pass, a batch at a time (a server-side cursor on PostgreSQL)."""
         stage_create()
-        line, after = 0, ""
-        while ids := [eid for (eid,) in self.rows("""
-                SELECT DISTINCT external_id FROM {A} WHERE customer_id IS NULL
-                AND external_id > %s ORDER BY external_id LIMIT %s""", [after, STAGE_BATCH])]:
-            after = ids[-1]
-            staged = []
-            for external_id in ids:
-                item, errors = customer_item_parse({"external_id": external_id},
-                                                   topics=frozenset())
-                if item is None:
-                    self.on_error(f"external id {external_id[:80]!r}: "
-                                  f"{' '.join(errors['external_id'])}")
-                    continue
-                line += 1
-                staged.append(customer_row(line, item))
-            with stage_writer() as write:
-                write(staged)
+        line = 0
+        with connection.chunked_cursor() as missing:
+            missing.execute(f"""
+                SELECT DISTINCT a.external_id FROM {ADOPT} AS a WHERE NOT EXISTS (
+                    SELECT 1 FROM {self.names['C']} AS c WHERE c.external_id = a.external_id)
+                AND a.external_id IS NOT NULL""")
+            while ids := missing.fetchmany(STAGE_BATCH):
+                staged = []
+                for (external_id,) in ids:
+                    item, errors = customer_item_parse({"external_id": external_id},
+                                                       topics=frozenset())
+                    if item is None:
+                        self.on_error(f"external id {external_id[:80]!r}: "
+                                      f"{' '.join(errors['external_id'])}")
+                        continue
+                    line += 1
+                    staged.append(customer_row(line, item))
+                with stage_writer() as write:
+                    write(staged)
         summary = stage_merge(now=self.now)
         self.report.customers_created = summary.customers.get("created", 0)
 
@@ -199,13 +197,14 @@ class _Adoption:
 
     def _count(self) -> None:
         for kind, linked, inactive, no_user, no_customer in self.rows("""
-                SELECT kind,
-                    SUM(CASE WHEN customer_id IS NOT NULL THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN customer_id IS NOT NULL AND NOT active THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN external_id IS NULL AND user_id IS NULL THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN customer_id IS NULL AND (external_id IS NOT NULL
-                                  OR user_id IS NOT NULL) THEN 1 ELSE 0 END)
-                FROM {A} GROUP BY kind"""):
+                SELECT a.kind,
+                    SUM(CASE WHEN c.id IS NOT NULL THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.id IS NOT NULL AND NOT a.active THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN a.external_id IS NULL AND a.user_id IS NULL THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.id IS NULL AND (a.external_id IS NOT NULL
+                                  OR a.user_id IS NOT NULL) THEN 1 ELSE 0 END)
+                FROM {A} AS a LEFT JOIN {C} AS c ON c.external_id = a.external_id
+                GROUP BY a.kind"""):
             self.report.linked[kind], self.report.inactive[kind] = linked, inactive
             self.report.no_user[kind], self.report.no_customer[kind] = no_user, no_customer
 
@@ -216,7 +215,7 @@ class _Adoption:
             INSERT INTO {DV} (customer_id, kind, platform, apns_id, fcm_id, webpush_id,
                 app_version, locale, time_zone, environment, permission, is_active,
                 deactivated_reason, created_at, last_seen_at)
-            SELECT a.customer_id, a.kind,
+            SELECT c.id, a.kind,
                 CASE a.kind WHEN 'fcm' THEN %s WHEN 'apns' THEN %s ELSE %s END,
                 CASE WHEN a.kind = 'apns' THEN a.provider_id END,
                 CASE WHEN a.kind = 'fcm' THEN a.provider_id END,
@@ -224,7 +223,7 @@ class _Adoption:
                 '', '', '', %s, %s, a.active,
                 CASE WHEN a.active THEN '' ELSE %s END,
                 COALESCE(a.date_created, %s), %s
-            FROM {A} AS a WHERE a.customer_id IS NOT NULL
+            FROM {A} AS a JOIN {C} AS c ON c.external_id = a.external_id
             ON CONFLICT DO NOTHING""", [
             self.fcm_platform, KIND_PLATFORM[Device.Kind.APNS],
             KIND_PLATFORM[Device.Kind.WEBPUSH], Device.Environment.PRODUCTION,

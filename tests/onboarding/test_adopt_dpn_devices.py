@@ -191,13 +191,15 @@ def test_a_mapping_file_names_the_customers_of_rows_without_users(dpn_rows, tmp_
 
 def test_a_mapping_file_by_device_id(dpn_rows, tmp_path):
     iphone = dpn_rows["ana_iphone"]
+    big_id = GCMDevice.objects.create(registration_id=FCM.format(5), device_id="f0000000000000ab")
     mapping = tmp_path / "map.csv"
     mapping.write_text(f"device_id,external_id\n1A2B3C4D5E6F7A8B,shopper-4\n"
-                       f"{iphone.device_id},ana-from-crm\n")
+                       f"{iphone.device_id},ana-from-crm\n0xf0000000000000ab,shopper-5\n")
 
     adopt("--mapping", str(mapping))
 
     assert Device.objects.get(fcm=dpn_rows["anonymous"]).customer.external_id == "shopper-4"
+    assert Device.objects.get(fcm=big_id).customer.external_id == "shopper-5"  # over 2**63
     # the mapping file wins over the row's user
     assert Device.objects.get(apns=iphone).customer.external_id == "ana-from-crm"
 
