@@ -250,10 +250,15 @@ def _mapping_rows(path: str, on_error, report: AdoptReport) -> tuple[str, Iterat
     A bad line is reported and skipped; a key named twice keeps its first line."""
     try:
         handle = open(path, encoding="utf-8-sig", newline="")
-        reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader, [])]
-    except (OSError, csv.Error, UnicodeDecodeError) as error:
+    except OSError as error:
         raise MappingFileProblem(f"The mapping file cannot be read: {error}") from error
+    reader = csv.reader(handle)
+    try:
+        header = [name.strip() for name in next(reader, [])]
+    except (csv.Error, UnicodeDecodeError) as error:
+        handle.close()
+        raise MappingFileProblem(f"The mapping file is not a UTF-8 CSV file: {error}") \
+            from error
     if len(header) != 2 or header[0] not in MAPPING_MATCHES or header[1] != "external_id":
         handle.close()
         raise MappingFileProblem("The mapping file's header is registration_id,external_id "

@@ -27,7 +27,9 @@ def adopt(*args) -> str:
 def row_counts(output: str) -> dict[str, list[int]]:
     """The per-kind table: label -> [linked, inactive, no user, no customer, already]."""
     table = {}
-    for line in output.splitlines()[1:4]:
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:1] == ["linked"])
+    for line in lines[start + 1:start + 4]:
         label, *numbers = line.rsplit(maxsplit=5)
         table[label.strip()] = [int(n.replace(",", "")) for n in numbers]
     return table
@@ -242,3 +244,25 @@ def test_a_row_a_registration_already_linked_is_left_alone(dpn_rows, customer_fa
 
     assert Device.objects.get(fcm=dpn_rows["ana_android"]).customer == someone
     assert row_counts(output)["FCM"] == [1, 1, 1, 0, 1]
+
+
+def test_a_user_field_that_cannot_be_an_external_id_is_reported_and_skipped(dpn_rows, users):
+    User.objects.filter(pk=users["ben"].pk).update(username="ben/token")
+
+    output = adopt("--by", "username")
+
+    assert "external id 'ben/token': An external id may not end in" in output
+    assert row_counts(output)["Web Push"] == [0, 0, 0, 1, 0]
+    assert not Customer.objects.filter(external_id="ben/token").exists()
+
+
+@pytest.mark.parametrize("good_lines", [0, 2000], ids=["in the first block", "further on"])
+def test_a_mapping_file_that_is_not_utf8_writes_nothing(dpn_rows, tmp_path, good_lines):
+    mapping = tmp_path / "map.csv"
+    lines = b"".join(b"%d,shopper-%d\n" % (n, n) for n in range(good_lines))
+    mapping.write_bytes(b"registration_id,external_id\n" + FCM.format(4).encode()
+                        + b",shopper-4\n" + lines + b"x,caf\xe9\n")
+
+    with pytest.raises(CommandError, match="not a UTF-8 CSV file"):
+        adopt("--mapping", str(mapping))
+    assert Device.objects.count() == 0 and Customer.objects.count() == 0
