@@ -9,9 +9,12 @@ columns, maps its values and fills defaults before any of that."""
 
 import csv
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
 
 from journeyhub.spreadsheet import cell_unescaped
 from onboarding.items import DEVICE_FIELDS, EVENT_FIELDS, FILE_FIELDS
@@ -25,6 +28,8 @@ FALSE_WORDS = frozenset({"0", "false", "no", "n", "f"})
 ATTRIBUTE_TYPES = ("text", "number", "boolean", "json")
 # Written by our exports for the reader; a file that carries them back imports unchanged.
 DEVICE_PREFIX = "device_"
+PRESETS = Path(__file__).parent / "maps"  # mappings for other systems' exports, by name
+PRESET_NAME = re.compile(r"^[a-z0-9_-]+$")
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,24 @@ class FileProblem(Exception):
 class Mapping:
     """How another system's file reads as ours (``--map FILE``, JSON):
     ``{"columns": {"theirs": "ours" or null to skip}, "values": {"ours": {"their value":
-    "our value"}}, "defaults": {"ours": "value for an empty or missing cell"}}``."""
+    "our value"}}, "defaults": {"ours": "value for an empty or missing cell"}}``.
 
-    columns: dict[str, str | None] = field(default_factory=dict)
-    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    One of their columns may feed several of ours (``"device_type": ["device_kind",
+    "device_platform"]``, each with its own values), and a value mapped to null is left out as
+    an empty cell is; on a device column it leaves the line without its device (a kind of
+    subscription that cannot move), and the customer on the line is still brought in."""
+
+    columns: dict[str, str | list[str] | None] = field(default_factory=dict)
+    values: dict[str, dict[str, str | None]] = field(default_factory=dict)
     defaults: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str) -> "Mapping":
+        """A mapping file, or a preset shipped in onboarding/maps/ by its name (``onesignal``,
+        ``firebase``)."""
+        preset = PRESETS / f"{path}.json"
+        if not os.path.exists(path) and PRESET_NAME.match(path) and preset.is_file():
+            path = str(preset)
         try:
             with open(path, encoding="utf-8") as handle:
                 data = json.load(handle)
@@ -76,12 +91,36 @@ class Mapping:
         columns, values, defaults = (data.get(k, {}) for k in ("columns", "values", "defaults"))
         if not all(isinstance(part, dict) for part in (columns, values, defaults)):
             raise FileProblem('"columns", "values" and "defaults" are JSON objects.')
+        if problem := _mapping_problem(columns, values):
+            raise FileProblem(f"The mapping file {path}: {problem}")
         return cls(columns=columns, values=values, defaults=defaults)
+
+    def targets(self, column: str) -> list[str]:
+        """Our columns that their ``column`` feeds: itself when unmapped, none when skipped."""
+        target = self.columns.get(column, column)
+        if target is None:
+            return []
+        return target if isinstance(target, list) else [target]
 
     def value(self, column: str, cell):
         if isinstance(cell, str) and column in self.values:
             return self.values[column].get(cell, cell)
         return cell
+
+
+def _mapping_problem(columns: dict, values: dict) -> str | None:
+    for theirs, ours in columns.items():
+        if ours is None or isinstance(ours, str):
+            continue
+        if not (isinstance(ours, list) and ours and all(isinstance(n, str) for n in ours)):
+            return (f'"columns": {theirs!r} maps to a column name, a list of them, or null '
+                    "to skip it.")
+    for ours, table in values.items():
+        if not isinstance(table, dict) or not all(
+                value is None or isinstance(value, str) for value in table.values()):
+            return (f'"values": {ours!r} maps their values to ours, as text (or to null, to '
+                    "leave them out).")
+    return None
 
 
 @dataclass
@@ -158,9 +197,10 @@ def _refuse_constant(name: str):
 def _mapped_object(raw: dict, mapping: Mapping) -> dict:
     item = {}
     for key, value in raw.items():
-        target = mapping.columns.get(key, key)
-        if target is not None:
-            item[target] = mapping.value(target, value)
+        for target in mapping.targets(key):
+            mapped = mapping.value(target, value)
+            if mapped is not None or value is None:  # mapped to null: left out
+                item[target] = mapped
     for key, value in mapping.defaults.items():
         item.setdefault(key, value)
     return item
@@ -172,25 +212,30 @@ class CsvColumns:
     def __init__(self, header: list[str], mapping: Mapping | None, schema: Schema = CUSTOMERS):
         self.mapping, self.schema = mapping or Mapping(), schema
         self.names: list[str | None] = []
+        copies: list[tuple[int, str]] = []  # (column, another of ours it feeds)
         problems = []
         seen = set()
-        for raw in header:
-            name = self.mapping.columns.get(raw.strip(), raw.strip())
-            if name is None:
+        for index, raw in enumerate(header):
+            names = self.mapping.targets(raw.strip())
+            if not names:
                 self.names.append(None)
                 continue
-            if name in seen:
-                problems.append(f"column {name!r} appears twice")
-            seen.add(name)
-            problem = _column_problem(name, schema)
-            if problem:
-                problems.append(problem)
-            self.names.append(None if name in schema.export_only else name)
+            for name in names:
+                if name in seen:
+                    problems.append(f"column {name!r} appears twice")
+                seen.add(name)
+                problem = _column_problem(name, schema)
+                if problem:
+                    problems.append(problem)
+            kept = [None if name in schema.export_only else name for name in names]
+            self.names.append(kept[0])
+            copies += [(index, name) for name in kept[1:] if name is not None]
         if schema.key not in seen and schema.key not in self.mapping.defaults:
             problems.append(f"there is no {schema.key} column")
         if problems:
             raise FileProblem("Line 1 (the header): " + "; ".join(problems) + ".")
         self.plan = [_planned(name, schema) for name in self.names]
+        self.copies = [(index, _planned(name, schema)) for index, name in copies]
 
     def item(self, cells: list[str]) -> dict:
         """The raw item of one line (its cells already counted against the header). The
@@ -200,7 +245,12 @@ class CsvColumns:
         device: dict = {}
         nested: dict = {}
         values = self.mapping.values
-        for (where, name, key, kind), cell in zip(self.plan, cells, strict=False):
+        pairs = zip(self.plan, cells, strict=False)
+        if self.copies:
+            pairs = chain(pairs, ((plan, cells[index]) for index, plan in self.copies
+                                  if index < len(cells)))
+        without_device = False
+        for (where, name, key, kind), cell in pairs:
             if where is None:
                 continue
             cell = cell.strip()
@@ -210,6 +260,9 @@ class CsvColumns:
                 cell = cell_unescaped(cell)
             if values and name in values:
                 cell = values[name].get(cell, cell)
+                if cell is None:  # mapped to null: left out, and a device with it
+                    without_device = without_device or where == "device"
+                    continue
             if where == "device":
                 device[key] = cell
             elif where == "nested":
@@ -219,6 +272,8 @@ class CsvColumns:
         if nested:
             field_name = self.schema.nested[1]
             item[field_name] = {**item.get(field_name, {}), **nested}
+        if without_device:
+            device = {}
         if self.mapping.defaults:
             self._defaults(item, device)
         if device:

@@ -13,6 +13,7 @@ from audiences.models import Event, Topic
 from audiences.services import events_announce
 from audiences.stages import stage_rules_apply_to_events
 from onboarding import files
+from onboarding.adoption import AdoptReport, devices_adopt
 from onboarding.items import API_FIELDS, FILE_FIELDS, customer_item_parse, event_item_parse
 from onboarding.merge import MergeSummary, stage_merge
 from onboarding.merge_events import EventsSummary, events_merge
@@ -209,3 +210,20 @@ def _errors(table: str) -> Iterator[tuple[int, str]]:
         cursor.execute(f"SELECT line, error FROM {table} WHERE error IS NOT NULL ORDER BY line")
         while rows := cursor.fetchmany(1000):
             yield from rows
+
+
+def dpn_devices_adopt(*, by: str = "id", mapping_path: str | None = None,
+                      create_customers: bool = True, fcm_platform: str = "android",
+                      dry_run: bool = False,
+                      on_error: Callable[[str], None] = lambda reason: None) -> AdoptReport:
+    """Give every django-push-notifications row without a Device one, owned by the customer
+    its user (``by``: id, username or email) or the mapping file names; in one transaction,
+    rolled back after a ``dry_run``. Raises adoption.MappingFileProblem when the mapping file
+    cannot be read: nothing is written then."""
+    with transaction.atomic():
+        report = devices_adopt(by=by, mapping_path=mapping_path,
+                               create_customers=create_customers, fcm_platform=fcm_platform,
+                               now=timezone.now(), on_error=on_error)
+        report.written = not dry_run
+        transaction.set_rollback(dry_run)
+    return report
