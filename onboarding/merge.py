@@ -30,6 +30,12 @@ PROFILE_TEXT = ("first_name", "last_name", "email", "locale", "time_zone", "stag
 WORK_MEM = "64MB"  # per sort or hash of this one transaction, for the length of the merge
 
 
+class CreatedMeanwhile(Exception):
+    """Customers this merge was creating were created by another transaction a moment before
+    (the same customers sent twice at once): this merge must run again, and will then update
+    them. Nothing is written before it is raised, if its transaction is rolled back."""
+
+
 @dataclass
 class MergeSummary:
     customers: dict[str, int] = field(default_factory=dict)  # created/updated/unchanged
@@ -331,12 +337,16 @@ class _Merge(SqlSteps, DeviceSteps):
                 refill="""UPDATE {S} AS s SET customer_id = c.id, status = 'created'
                           FROM {C} AS c WHERE s.customer_id IS NULL AND s.error IS NULL
                             AND c.external_id = s.external_id""")
-            left = [line for (line,) in self.rows(f"""
-                SELECT s.line FROM {{S}} AS s WHERE s.error IS NULL
-                AND s.customer_id IS NULL AND {PRIMARY}""")]
+            left = self.rows(f"""
+                SELECT s.line, EXISTS (SELECT 1 FROM {{C}} AS c
+                                       WHERE c.external_id = s.external_id)
+                FROM {{S}} AS s WHERE s.error IS NULL AND s.customer_id IS NULL
+                  AND {PRIMARY}""")
             if not left:
                 return
-            self._redraw_codes(left)
+            if any(created_elsewhere for _, created_elsewhere in left):
+                raise CreatedMeanwhile()
+            self._redraw_codes([line for line, _ in left])
         raise RuntimeError("New customers could not be given unique referral codes.")
 
     def _redraw_codes(self, lines: list[int]) -> None:

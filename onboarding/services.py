@@ -6,8 +6,9 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
+from psycopg.errors import DeadlockDetected, SerializationFailure
 
 from audiences.models import Event, Topic
 from audiences.services import events_announce
@@ -15,7 +16,7 @@ from audiences.stages import stage_rules_apply_to_events
 from onboarding import files
 from onboarding.adoption import AdoptReport, devices_adopt
 from onboarding.items import API_FIELDS, FILE_FIELDS, customer_item_parse, event_item_parse
-from onboarding.merge import MergeSummary, stage_merge
+from onboarding.merge import CreatedMeanwhile, MergeSummary, stage_merge
 from onboarding.merge_events import EventsSummary, events_merge
 from onboarding.staging import (
     CUSTOMERS,
@@ -29,6 +30,10 @@ from onboarding.staging import (
 
 IMPORT_CAUSE = "Imported from a file"  # the cause of stage transitions a file makes
 PROGRESS_EVERY = 2000  # lines between progress callbacks
+CREATED_MEANWHILE = (
+    "Some of the file's customers were created elsewhere (an API call, another import) while "
+    "it was imported, so nothing was written: run the import again, it will update them.")
+BATCH_ATTEMPTS = 5  # a batch that lost a race with another is run again
 API_ERROR_FIELDS = {"device_token": "devices"}  # the merge names file columns
 Progress = Callable[[int, int, int], None]  # (bytes read, lines read, lines refused so far)
 
@@ -53,13 +58,13 @@ def customers_batch_upsert(*, items: list) -> list[dict]:
     are saved whatever the others hold."""
     topics = _topic_keys()
     parsed = [customer_item_parse(raw, topics=topics, fields=API_FIELDS) for raw in items]
-    with transaction.atomic():
-        stage_create()
-        with stage_writer() as write:
-            write(customer_row(index, item) for index, (item, _) in enumerate(parsed) if item)
-        summary = stage_merge(now=timezone.now(), unit="item")
-        outcome = _statuses()
-        _referral_events_follow(summary)
+    for attempt in range(BATCH_ATTEMPTS):
+        try:
+            outcome = _batch_merge(parsed)
+            break
+        except (OperationalError, CreatedMeanwhile) as error:
+            if attempt == BATCH_ATTEMPTS - 1 or not _lost_a_race(error):
+                raise
     results = []
     for index, (item, errors) in enumerate(parsed):
         if item is None:
@@ -72,6 +77,24 @@ def customers_batch_upsert(*, items: list) -> list[dict]:
             result["errors"] = {API_ERROR_FIELDS.get(field_name, field_name): [reason]}
         results.append(result)
     return results
+
+
+def _batch_merge(parsed) -> dict[int, tuple[str, str | None]]:
+    with transaction.atomic():
+        stage_create()
+        with stage_writer() as write:
+            write(customer_row(index, item) for index, (item, _) in enumerate(parsed) if item)
+        summary = stage_merge(now=timezone.now(), unit="item")
+        _referral_events_follow(summary)
+        return _statuses()
+
+
+def _lost_a_race(error: Exception) -> bool:
+    """Two batches that create the same customers at once, or touch them in another order
+    (a deadlock PostgreSQL breaks by rolling one back): running the batch again is safe, as a
+    merge changes only what differs."""
+    return isinstance(error, CreatedMeanwhile) or isinstance(
+        error.__cause__, DeadlockDetected | SerializationFailure)
 
 
 def _statuses() -> dict[int, tuple[str, str | None]]:
@@ -180,7 +203,10 @@ class _FileImport:
                                     handle, progress))
             if progress:
                 progress(os.fstat(handle.fileno()).st_size, self.lines, self.refused)
-            summary = merge()
+            try:
+                summary = merge()
+            except CreatedMeanwhile:  # rolls this import back whole
+                raise files.FileProblem(CREATED_MEANWHILE) from None
             if on_error:
                 for line, reason in _errors(self.table):
                     on_error(line, reason)

@@ -1,41 +1,19 @@
 """Merges at the same moment (a login retried, two devices logging in): each anonymous
 customer is merged once, and nothing deadlocks. Needs PostgreSQL (row locks)."""
 
-import threading
 
 import pytest
-from django.db import connection
 
 from audiences.models import Customer, CustomerMerge, Event
 from audiences.services_identity import customer_merge
 from tests.audiences.identity_kit import person, track
+from tests.threads_kit import in_threads
 
 pytestmark = [
     pytest.mark.postgres(reason="concurrent merges need PostgreSQL row locks"),
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-
-def in_threads(work, count: int = 3) -> list:
-    """Run ``work()`` in ``count`` threads started together, each on its own connection."""
-    barrier, results, errors = threading.Barrier(count), [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(work())
-        except Exception as error:  # reported below, in the test's thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    return results
 
 
 def test_the_same_merge_at_once_merges_once_and_the_others_see_it_done():

@@ -6,13 +6,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 
 from audiences.models import Customer, Segment
 from campaigns.engine import enrollments_advance, enrollments_enter_audience
 from campaigns.engine_entry import enrollment_enter
 from campaigns.models import Campaign, Enrollment, Step
 from tests.campaigns.engine_kit import campaign, send, sends_of, template, wait
+from tests.threads_kit import in_threads
 
 pytestmark = [
     pytest.mark.postgres(reason="concurrent ticks need PostgreSQL row locks (SKIP LOCKED)"),
@@ -21,27 +21,6 @@ pytestmark = [
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 WORKERS = 3
 
-
-def in_threads(work, count=WORKERS) -> list:
-    """Run ``work()`` in ``count`` threads started together, each on its own connection."""
-    barrier, results, errors = threading.Barrier(count), [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(work())
-        except Exception as error:  # reported below, in the test's thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    return results
 
 
 def test_concurrent_ticks_advance_each_enrollment_once_and_send_once():
