@@ -131,7 +131,7 @@ def test_marketers_import_and_analysts_only_look(client):
     assert client.get(reverse(ADD_URL)).status_code == 403
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_progress_page_shows_lines_done_while_the_import_runs(admin_client, monkeypatch):
     """The import is one transaction: what the page shows meanwhile comes from its worker's
     progress file (written more often here than every second, to catch it mid-file)."""
