@@ -19,6 +19,7 @@ from push_notifications.models import GCMDevice
 from push_notifications.settings import PUSH_NOTIFICATIONS_SETTINGS
 
 from audiences import demo as audiences_demo
+from audiences.demo_data import Timings, external_id
 from audiences.models import Customer, Segment, Topic, customer_bucket
 from journeyhub.bench import BenchResult, benchmark, peak_rss_mb, timed
 from notifications import demo as notifications_demo
@@ -39,7 +40,7 @@ EVERYONE = {"all": []}
 
 def data_set_ensure(size: int, log) -> None:
     """The scale data set (customers with events, opt-outs and devices) up to ``size``."""
-    if Customer.objects.filter(external_id=audiences_demo.external_id(size)).exists():
+    if Customer.objects.filter(external_id=external_id(size)).exists():
         return
     log(f"building the data set: {size:,} customers (once)")
     audiences_demo.seed(
@@ -206,7 +207,7 @@ def _send_devices_ensure(size: int, log) -> None:
             Device.objects.bulk_create(
                 Device(customer=c, kind="fcm", platform="android", fcm=t)
                 for c, t in zip(customers, tokens, strict=True))
-    audiences_demo.analyze(audiences_demo.Timings(), [Customer, Device, GCMDevice])
+    audiences_demo.analyze(Timings(), [Customer, Device, GCMDevice])
 
 
 def _send_through_pipeline(size: int, fcm, log) -> float:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from django.db import connection
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
-from audiences.demo import Timings, dice, external_id
+from audiences.demo import dice
+from audiences.demo_data import Timings, external_id
 from audiences.demo_sql import external_id_sql
 from audiences.models import Customer, Topic
 from notifications.models import Device, Template
