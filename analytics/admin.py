@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from analytics.dashboard import dashboard_context
 from analytics.exports import (
     CONTENT_TYPES,
     DATASETS,
@@ -24,6 +25,7 @@ from analytics.exports import (
     export_filename,
     export_stream,
 )
+from analytics.resources import report_content_type, report_export
 from analytics.roles import DASHBOARD_PERMISSION, EXPORT_PERMISSION
 from audiences.models import Event
 from campaigns.models import Campaign
@@ -124,8 +126,6 @@ def _attachment(pieces, file_format: str, filename: str) -> StreamingHttpRespons
 
 
 def dashboard_view(request):
-    from analytics.dashboard import dashboard_context
-
     if not request.user.has_perm(DASHBOARD_PERMISSION):
         raise PermissionDenied
     context = {**admin.site.each_context(request), "title": "Analytics dashboard",
@@ -135,8 +135,6 @@ def dashboard_view(request):
 
 def report_export_view(request):
     """Reports through django-import-export: small, so built whole and sent as one file."""
-    from analytics.resources import report_content_type, report_export
-
     _require_export_permission(request)
     initial = _initial(request, report=request.GET.get("report", "campaign_report"),
                        campaign=request.GET.get("campaign"))

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from analytics.reports import Counts, campaign_lift, campaign_report, top_campaigns
 from analytics.stats import Comparison
+from campaigns.models import Campaign
 
 app_name = "analytics_reports"
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
@@ -81,8 +82,6 @@ def _require_view(request) -> None:
 
 @staff_member_required
 def campaign_report_view(request, campaign_id: int):
-    from campaigns.models import Campaign
-
     _require_view(request)
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     form = DateRangeForm(request.GET or None)
@@ -129,8 +128,6 @@ def _step_label(report, step_id) -> str:
 
 @staff_member_required
 def reports_index_view(request):
-    from campaigns.models import Campaign
-
     _require_view(request)
     until = timezone.now().date()
     since = until - timedelta(days=INDEX_DAYS - 1)

@@ -6,6 +6,7 @@ class AnalyticsConfig(AppConfig):
     name = "analytics"
 
     def ready(self) -> None:
+        # Imported here: apps.py loads before the models that roles reads.
         from analytics.roles import roles_sync
 
         # After auth created this app's permissions (its handler was connected first).

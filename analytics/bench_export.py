@@ -17,11 +17,13 @@ from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from import_export import resources
 
 from analytics.exports import DELIVERIES, ExportFilter, export_stream
 from audiences.models import Customer, Segment
 from campaigns.models import Campaign, Step, StepSend, Variant
 from journeyhub.bench import BenchResult, benchmark, database_url, peak_rss_mb, timed
+from notifications.benchmarks import data_set_ensure
 from notifications.models import Delivery, Send, Template
 
 # The bench's deliveries are dated January 2020, where no other delivery lives, so the export
@@ -121,8 +123,6 @@ def child_main(argv: list[str]) -> None:
 def _peer_pieces(limit: int, counted: dict):
     """What a Django developer writes with django-import-export: a ModelResource of the same
     columns, exported to a tablib Dataset, rendered as CSV."""
-    from import_export import resources
-
     class DeliveryResource(resources.ModelResource):
         class Meta:
             model = Delivery
@@ -207,8 +207,6 @@ def _data_ensure(size: int, log) -> None:
 
 
 def _customers_ensure(count: int, log) -> list[int]:
-    from notifications.benchmarks import data_set_ensure
-
     if Customer.objects.count() < count:
         data_set_ensure(count, log)
     return list(Customer.objects.order_by("id").values_list("id", flat=True)[:count])

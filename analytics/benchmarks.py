@@ -14,6 +14,7 @@ from analytics.rollups import rollups_rebuild
 from audiences.models import Customer, Segment
 from campaigns.models import Campaign, Step, StepSend, Variant
 from journeyhub.bench import BenchResult, benchmark, timed
+from notifications.benchmarks import data_set_ensure
 from notifications.models import Delivery, Send, Template
 
 # February 2020: no other bench's deliveries live there (the export bench uses January).
@@ -144,8 +145,6 @@ def _deliveries_build(campaign, plan, size: int, log) -> None:
 
 
 def _customers_ensure(count: int, log) -> list[int]:
-    from notifications.benchmarks import data_set_ensure
-
     if Customer.objects.count() < count:
         data_set_ensure(count, log)
     return list(Customer.objects.order_by("id").values_list("id", flat=True)[:count])

@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db import connection, transaction
 from django.db.models import CharField, Exists, Func, OuterRef, QuerySet
 
+from analytics.exports_xlsx import workbook_write
 from audiences.models import Event
 from campaigns.models import Enrollment, StepSend
 from notifications.models import Delivery
@@ -356,15 +357,22 @@ def _json_pieces(dataset: Dataset, pages: Iterable[list]) -> Iterator[bytes]:
 
 
 def _xlsx_pieces(dataset: Dataset, pages: Iterable[list]) -> Iterator[bytes]:
-    from analytics.exports_xlsx import workbook_write  # openpyxl is imported only for XLSX
-
     with tempfile.NamedTemporaryFile(suffix=".xlsx") as handle:
-        rows = itertools.chain.from_iterable(pages)
+        rows = _at_most(itertools.chain.from_iterable(pages), XLSX_MAX_ROWS)
         workbook_write(handle.name, title=dataset.name, columns=dataset.columns, rows=rows,
-                       json_columns=dataset.json_columns, max_rows=XLSX_MAX_ROWS)
+                       json_columns=dataset.json_columns)
         handle.seek(0)
         while piece := handle.read(FILE_CHUNK_BYTES):
             yield piece
+
+
+def _at_most(rows: Iterable, limit: int) -> Iterator:
+    """The rows, refused past ``limit``: the table may have grown since it was counted."""
+    for count, row in enumerate(rows, 1):
+        if count > limit:
+            raise ExportError(f"More than {limit:,} rows do not fit in an Excel sheet: "
+                              "choose CSV or JSON, or a shorter date range.")
+        yield row
 
 
 def export_filename(*, dataset_name: str, file_format: str, filters: ExportFilter) -> str:

@@ -8,11 +8,9 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from analytics.exports import ExportError
-
 
 def workbook_write(path: str, *, title: str, columns: Iterable[str], rows: Iterable[Iterable],
-                   json_columns: frozenset[str] = frozenset(), max_rows: int) -> int:
+                   json_columns: frozenset[str] = frozenset()) -> int:
     """Write ``rows`` under a header of ``columns`` to ``path``; returns the rows written."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title[:31])  # Excel's limit on sheet names
@@ -20,11 +18,9 @@ def workbook_write(path: str, *, title: str, columns: Iterable[str], rows: Itera
     sheet.append(columns)
     kinds = [_kind(column, json_columns) for column in columns]
     written = 0
-    for written, row in enumerate(rows, 1):
-        if written > max_rows:
-            raise ExportError(f"More than {max_rows:,} rows do not fit in an Excel sheet: "
-                              "choose CSV or JSON, or a shorter date range.")
+    for row in rows:
         sheet.append([_cell(sheet, value, kind) for value, kind in zip(row, kinds, strict=True)])
+        written += 1
     workbook.save(path)
     return written
 

@@ -14,6 +14,8 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum
 
 from analytics.models import DeliveryDay, TransitionDay
 from audiences.models import Customer, Stage, StageTransition
+from campaigns.models import Campaign
+from notifications.models import Delivery, Device
 
 STAGES = list(Stage.values)  # in journey order: awareness first, advocacy last
 STAGE_RANK = {stage: rank for rank, stage in enumerate(STAGES)}
@@ -159,9 +161,6 @@ def _forward_q() -> Q:
 
 def campaigns_before_forward(*, since: date, until: date,
                              window: timedelta) -> list[CampaignAttribution]:
-    from campaigns.models import Campaign
-    from notifications.models import Delivery
-
     start, end = _bounds(since, until)
     last_campaign = Delivery.objects.filter(
         customer_id=OuterRef("customer_id"), status=Delivery.Status.SENT,
@@ -211,8 +210,6 @@ class DeliveryHealth:
 def delivery_health(*, since, until) -> DeliveryHealth:
     """Every send's deliveries (campaign or not) over since..until: failures and skips by
     reason, per day with the dead tokens that deactivated devices."""
-    from notifications.models import Device
-
     since, until = _day(since), _day(until)
     rows = DeliveryDay.objects.filter(day__gte=since, day__lte=until).values(
         "day", "status", "reason").annotate(n=Sum("deliveries"))

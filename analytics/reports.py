@@ -14,6 +14,7 @@ from django.db.models import Q, Sum
 from analytics.journey import DeliveryHealth, JourneyMap, delivery_health, journey_map
 from analytics.models import AudienceDay, ConversionDay, DeliveryDay, EnrollmentDay
 from analytics.stats import Comparison, compare_proportions, rate
+from campaigns.models import Campaign, Step, Variant
 
 __all__ = [
     "CampaignReport", "DeliveryHealth", "JourneyMap", "Lift", "campaign_lift", "campaign_report",
@@ -181,8 +182,6 @@ def _add_conversions(q: Q, totals: Counts, steps, variants, platforms) -> None:
 
 
 def _labelled(campaign, steps: dict, variants: dict) -> tuple[list[Slice], list[Slice]]:
-    from campaigns.models import Step, Variant
-
     step_names = {s.pk: str(s) for s in Step.objects.filter(campaign=campaign)}
     variant_rows = {v.pk: v for v in Variant.objects.filter(step__campaign=campaign)}
     step_slices = [
@@ -296,8 +295,6 @@ class CampaignRank:
 
 def top_campaigns(*, since=None, until=None, limit: int = 10) -> list[CampaignRank]:
     """Campaigns by treatment conversions, then revenue, then opens, over since..until."""
-    from campaigns.models import Campaign
-
     q = Q(campaign_id__isnull=False) & _day_filter(since, until)
     counts: dict[int, Counts] = defaultdict(Counts)
     for row in _delivery_rows(q, "campaign_id"):

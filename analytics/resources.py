@@ -16,6 +16,8 @@ from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from analytics.exports import ExportError, ExportFilter
+from analytics.reports import campaign_report, campaign_report_days, journey_map, top_campaigns
+from campaigns.models import Campaign
 
 REPORT_NAMES = ("campaign_report", "journey_map")
 REPORT_FORMATS = {"csv": CSV, "json": JSON, "xlsx": XLSX}
@@ -78,9 +80,6 @@ def _counts(counts) -> dict:
 
 
 def campaign_report_rows(filters: ExportFilter) -> list[dict]:
-    from analytics.reports import campaign_report, campaign_report_days, top_campaigns
-    from campaigns.models import Campaign
-
     since, until = filters.since, filters.until
     period = {"since": since, "until": until}
     if filters.campaign_id is None:
@@ -117,8 +116,6 @@ def _all_days(campaign, since, until, campaign_report_days) -> list:
 
 
 def journey_map_rows(filters: ExportFilter) -> list[dict]:
-    from analytics.reports import journey_map
-
     if filters.campaign_id is not None:
         raise ExportError("The journey map covers every customer: it takes no campaign.")
     until = filters.until or date.today()

@@ -7,6 +7,7 @@ by hand to one of these groups is taken away at the next migrate (make a group o
 a custom set). Members also need "staff status" to use the admin."""
 
 from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
 
 EXPORT_PERMISSION = "analytics.export_data"
 DASHBOARD_PERMISSION = "analytics.view_dashboard"
@@ -75,8 +76,6 @@ def roles_apply(*, apps=global_apps, using: str = "default") -> None:
 def permissions_create_all(*, apps, using: str) -> None:
     """Every installed model's permissions, now: inside a migration they would otherwise only
     be created after all migrations ran (post_migrate), too late to give them to groups."""
-    from django.contrib.auth.management import create_permissions
-
     for app_config in apps.get_app_configs():
         # Historical app configs have no models module, which create_permissions requires.
         app_config.models_module = True

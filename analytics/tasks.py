@@ -1,8 +1,8 @@
 from celery import shared_task
 
+from analytics import rollups
+
 
 @shared_task(acks_late=True)
 def rollups_refresh() -> int | None:
-    from analytics.rollups import rollups_refresh
-
-    return rollups_refresh()
+    return rollups.rollups_refresh()

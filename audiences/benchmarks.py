@@ -5,7 +5,7 @@ segment_count   a four-rule segment counted by the rules compiler vs the same pr
 event_ingest    --size events posted to the batch API (batches of 1,000, real request handling
                 through django.test.Client) vs Event.objects.bulk_create of the same rows.
 
-segment_api and customer_erase are in audiences.bench_identity.
+segment_api and customer_erase are in audiences.bench_identity, with the segment both count.
 
 Each makes sure its data set exists first (audiences.demo, idempotent) and measures both sides
 in the same run, interleaved, so a busy machine slows both alike."""
@@ -19,32 +19,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audiences import demo
+from audiences.bench_identity import (  # also registers segment_api and customer_erase
+    SEGMENT_RULES,
+    SEGMENT_RUNS,
+    SEGMENT_SQL,
+)
 from audiences.models import Customer, Event, StageTransition, customer_bucket
 from audiences.selectors import customers_matching
 from journeyhub.bench import BenchResult, api_post_all, benchmark, peak_rss_mb, timed
 from journeyhub.models import ApiKey
 from journeyhub.services import api_key_create
-
-SEGMENT_RUNS = 5  # best of; the first run of each side warms the cache and is not counted
-SEGMENT_RULES = {"all": [
-    {"stage": {"in": ["engagement", "conversion"]}},
-    {"attribute": {"key": "city", "op": "eq", "value": "Lisbon"}},
-    {"event": {"name": "purchase", "within_days": 30}},
-    {"consent": {"topic": "offers"}},
-]}
-# What a developer would write for the same segment. The topic's existence is part of the
-# meaning (a deleted topic matches no one), as in the compiler.
-SEGMENT_SQL = """
-SELECT count(*) FROM audiences_customer c
-WHERE c.stage IN ('engagement', 'conversion')
-  AND c.attributes ->> 'city' = 'Lisbon'
-  AND NOT c.push_opt_out
-  AND EXISTS (SELECT 1 FROM audiences_event e
-              WHERE e.customer_id = c.id AND e.name = 'purchase' AND e.occurred_at >= %s)
-  AND EXISTS (SELECT 1 FROM audiences_topic WHERE key = 'offers')
-  AND NOT EXISTS (SELECT 1 FROM audiences_topicoptout o JOIN audiences_topic t ON t.id = o.topic_id
-                  WHERE o.customer_id = c.id AND t.key = 'offers')
-"""
 
 INGEST_BATCH = 1000  # the batch API's maximum
 INGEST_CUSTOMERS = 1000  # events spread over this many customers, as a busy hour would
@@ -176,5 +160,3 @@ def _bulk_insert(items: list[dict], customers: dict[str, int]) -> None:
             for item in items[i:i + INGEST_BATCH]
         ])
 
-
-from audiences import bench_identity  # noqa: E402,F401  (registers segment_api, customer_erase)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
-from audiences.demo import (
+from audiences.demo_data import (
     CAMPAIGNS,
     CHURN_DAYS,
     CUISINES,

@@ -1,8 +1,8 @@
 from celery import shared_task
 
+from audiences import stages
+
 
 @shared_task(acks_late=True)
 def stage_rules_apply_inactivity() -> int:
-    from audiences.stages import stage_rules_apply_inactivity
-
-    return stage_rules_apply_inactivity()
+    return stages.stage_rules_apply_inactivity()

@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from audiences.demo_sql import bucket_sql, hash64_sql
 from audiences.models import Customer, Segment
-from campaigns import engine
+from campaigns.engine.tick import TICK_BATCH
 from campaigns.models import Campaign, Enrollment, Step, StepSend
+from campaigns.services import journeys_tick
 from journeyhub.bench import BenchResult, benchmark, peak_rss_mb, timed
 from notifications.models import Send, Template
 
@@ -53,7 +54,7 @@ def journey_tick(*, size: int, log) -> BenchResult:
     now = timezone.now()
     _enrollments_reset(journey, first_wait, size, now, log)
     with timed() as ours:
-        advanced = engine.journeys_tick(now=now)
+        advanced = journeys_tick(now=now)
     sends = Send.objects.filter(step_send__campaign=journey)
     sent_to = sum(len(ids) for ids in sends.values_list("customer_ids", flat=True))
     log(f"ours: {advanced:,} advanced in {ours.seconds:.1f}s, {sends.count()} sends "
@@ -72,7 +73,7 @@ def journey_tick(*, size: int, log) -> BenchResult:
             ref_rows = cursor.rowcount
     log(f"reference: {ref_rows:,} rows in {ref.seconds:.1f}s")
     return BenchResult(ours.seconds, "one raw UPDATE of the same rows (step, next_run_at)",
-                       ref.seconds, extra={"rows": ref_rows, "tick_batch": engine.TICK_BATCH,
+                       ref.seconds, extra={"rows": ref_rows, "tick_batch": TICK_BATCH,
                                            "peak_rss_mb": peak_rss_mb()})
 
 

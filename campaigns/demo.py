@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audiences.models import Segment
 from campaigns.models import Campaign, Step, Variant
+from campaigns.services import campaign_launch
 from notifications.models import Template
 
 STAGE_SEGMENTS = {
@@ -144,8 +145,6 @@ DEMO_CAMPAIGNS = [_awareness, _engagement, _conversion, _retention_weekly, _rete
 
 def campaigns_seed(*, launch: bool = True) -> list[Campaign]:
     """Create the demo campaigns not there yet; launch the new recurring and journey ones."""
-    from campaigns.services import campaign_launch
-
     created = []
     for build in DEMO_CAMPAIGNS:
         fields, steps = build()

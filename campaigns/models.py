@@ -22,7 +22,7 @@ SALT_MULTIPLIER = 104729
 
 
 def holdout_slot(bucket: int, campaign_id: int) -> int:
-    """0..9999, stable per (customer, campaign). Mirrored in SQL by engine.holdout_slot_sql."""
+    """0..9999, stable per (customer, campaign). Mirrored in SQL by engine.enrollments.group_sql."""
     return (bucket * HOLDOUT_MULTIPLIER + campaign_id * SALT_MULTIPLIER) % BUCKET_COUNT
 
 

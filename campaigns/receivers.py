@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from campaigns import tasks
+from campaigns.models import Campaign, Step
 
 INTERESTS_CACHE_KEY = "campaigns:interests"
 # A campaign launched or edited is noticed within this many seconds; meanwhile each event
@@ -19,8 +20,6 @@ def interests() -> dict[str, set[str]]:
     cached = cache.get(INTERESTS_CACHE_KEY)
     if cached is not None:
         return cached
-    from campaigns.models import Campaign, Step
-
     live = Campaign.objects.exclude(status__in=[Campaign.Status.DRAFT, Campaign.Status.ARCHIVED])
     events = set(live.filter(trigger=Campaign.Trigger.EVENT)
                  .values_list("trigger_event_name", flat=True))

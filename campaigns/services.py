@@ -1,5 +1,6 @@
 """Writes on campaigns: create and edit, launch, pause, resume, archive, duplicate, delete, and
-the beat entry point ``campaign_run``. Keyword-only arguments, one transaction each.
+the beat entry points ``campaign_run``, ``journeys_tick`` and ``segment_entries_process``.
+Keyword-only arguments, one transaction each.
 
 Status changes follow TRANSITIONS and nothing else; the campaign's beat row is rewritten in the
 same transaction as every change (campaigns.schedules). Steps are edited through ``steps_save``
@@ -13,7 +14,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from campaigns import engine
+from campaigns import tasks
+from campaigns.engine.enrollments import enrollments_enter_audience, enrollments_exit_all
+from campaigns.engine.tick import enrollments_advance_all
 from campaigns.models import Campaign, Conversion, Enrollment, Step, StepSend
 from campaigns.schedules import campaign_beat_sync, crontab_errors
 from campaigns.services_steps import steps_copy, steps_remove, steps_save  # noqa: F401 (API)
@@ -23,7 +26,7 @@ from notifications.services import send_cancel, send_pause, send_resume
 
 S = Campaign.Status
 # Every status change a campaign may make. SCHEDULED -> DRAFT un-schedules a broadcast so its
-# time can be edited; COMPLETED is reached only by the engine's bookkeeping, never by staff.
+# time can be edited; COMPLETED is reached only by the tick's bookkeeping, never by staff.
 TRANSITIONS: dict[str, set[str]] = {
     S.DRAFT: {S.SCHEDULED, S.RUNNING, S.ARCHIVED},
     S.SCHEDULED: {S.RUNNING, S.PAUSED, S.DRAFT, S.ARCHIVED},
@@ -155,10 +158,8 @@ def campaign_launch(*, campaign: Campaign, user=None) -> Campaign:
 
 
 def _run_on_commit(campaign: Campaign) -> None:
-    from campaigns.tasks import campaign_run as run_task
-
     campaign_id = campaign.pk
-    transaction.on_commit(lambda: run_task.delay(campaign_id))
+    transaction.on_commit(lambda: tasks.campaign_run.delay(campaign_id))
 
 
 @transaction.atomic
@@ -202,8 +203,8 @@ def campaign_archive(*, campaign: Campaign, user=None) -> Campaign:
     _locked(campaign)
     transition_check(campaign, S.ARCHIVED)
     now = timezone.now()
-    engine.enrollments_exit_all(campaign=campaign, reason=Enrollment.ExitReason.CAMPAIGN_ENDED,
-                                now=now)
+    enrollments_exit_all(campaign=campaign, reason=Enrollment.ExitReason.CAMPAIGN_ENDED,
+                         now=now)
     for send in _sends(campaign, OPEN_SENDS | {Send.Status.PAUSED}):
         send_cancel(send=send)
     return _transition(campaign, S.ARCHIVED, finished_at=campaign.finished_at or now)
@@ -277,10 +278,39 @@ def campaign_run(*, campaign_id: int, now=None) -> int:
             return 0
         if not campaign.is_live(now) or _broadcast_enrolled(campaign):
             return 0
-        entered = engine.enrollments_enter_audience(campaign=campaign, now=now)
+        entered = enrollments_enter_audience(campaign=campaign, now=now)
+        if entered:
+            _tick_soon()
         if campaign.kind == Campaign.Kind.BROADCAST and not entered:
             _transition(campaign, S.COMPLETED, finished_at=now)  # nobody to send to
     return entered
+
+
+def segment_entries_process(*, now=None) -> int:
+    """The beat entry point of segment-trigger journeys: enroll the customers now in each
+    one's segment who may enter, and advance them at once. Returns customers enrolled."""
+    now = now or timezone.now()
+    journeys = Campaign.objects.filter(kind=Campaign.Kind.JOURNEY, status=S.RUNNING,
+                                       trigger=Campaign.Trigger.SEGMENT)
+    entered = sum(enrollments_enter_audience(campaign=campaign, now=now)
+                  for campaign in journeys if campaign.is_live(now))
+    if entered:
+        _tick_soon()
+    return entered
+
+
+def _tick_soon() -> None:
+    """Advance what was just enrolled now, not at the next minute's tick."""
+    transaction.on_commit(lambda: tasks.journeys_tick.delay())
+
+
+def journeys_tick(*, now=None) -> int:
+    """The beat's tick: advance the due enrollments (campaigns.engine.tick), then mark the
+    campaigns whose enrollments have all ended as completed. Returns how many advanced."""
+    now = now or timezone.now()
+    advanced = enrollments_advance_all(now=now)
+    campaigns_complete_finished(now=now)
+    return advanced
 
 
 def _broadcast_enrolled(campaign: Campaign) -> bool:

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns import engine
+from campaigns.engine.enrollments import enrollments_move
 from campaigns.models import Campaign, Enrollment, Step, Variant
 from campaigns.validation import draft_from_fields, steps_problems
 
@@ -167,7 +167,7 @@ def _move_off(removed: list[Step], targets: dict[int, int | None]) -> None:
     for step in removed:
         target = targets.get(step.pk)
         if target is not None:
-            engine.enrollments_move(from_step=step, to_step=surviving[target], now=now)
+            enrollments_move(from_step=step, to_step=surviving[target], now=now)
         else:
             Enrollment.objects.filter(step=step, state=Enrollment.State.ACTIVE).update(
                 state=Enrollment.State.EXITED, exited_at=now,

@@ -3,6 +3,8 @@ django-celery-beat rows after every migrate, so beat (DatabaseScheduler) and the
 
 from dataclasses import dataclass
 
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
 
 @dataclass(frozen=True)
 class SystemTask:
@@ -55,8 +57,6 @@ SYSTEM_TASKS = [
 
 
 def schedules_sync(**kwargs) -> None:
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
     for system_task in SYSTEM_TASKS:
         minute, hour, day_of_month, month_of_year, day_of_week = system_task.crontab.split()
         schedule, _ = CrontabSchedule.objects.get_or_create(

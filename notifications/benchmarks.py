@@ -2,19 +2,37 @@
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from push_notifications.models import GCMDevice
+from push_notifications.settings import PUSH_NOTIFICATIONS_SETTINGS
 
 from audiences import demo as audiences_demo
-from audiences.models import Customer, Segment, Topic
+from audiences.demo_data import Timings, external_id
+from audiences.models import Customer, Segment, Topic, customer_bucket
 from journeyhub.bench import BenchResult, benchmark, peak_rss_mb, timed
 from notifications import demo as notifications_demo
-from notifications.fanout import deliveries_materialise
-from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Send, Template
+from notifications.models import (
+    Delivery,
+    DeliveryBatch,
+    DeliverySettings,
+    Device,
+    Send,
+    Template,
+)
+from notifications.selectors import send_progress
+from notifications.sending.fanout import deliveries_materialise
 from notifications.services import batches_create, send_create
 
 EVERYONE = {"all": []}
@@ -22,7 +40,7 @@ EVERYONE = {"all": []}
 
 def data_set_ensure(size: int, log) -> None:
     """The scale data set (customers with events, opt-outs and devices) up to ``size``."""
-    if Customer.objects.filter(external_id=audiences_demo.external_id(size)).exists():
+    if Customer.objects.filter(external_id=external_id(size)).exists():
         return
     log(f"building the data set: {size:,} customers (once)")
     audiences_demo.seed(
@@ -127,8 +145,6 @@ SEND_DEADLINE_SECONDS = 3600
                 "GCMDevice.objects.filter(...).send_message(...) against the same FCM.")
 def send(*, size: int, log) -> BenchResult:
     """Both sides talk to one loopback FCM process that speaks HTTP v1 (tests/fakes)."""
-    import tempfile
-
     _send_devices_ensure(size, log)
     cpu = {}  # CPU seconds per side: steadier than wall time on a busy machine
     with tempfile.TemporaryDirectory() as scratch, _FakeFcmProcess(Path(scratch)) as fcm:
@@ -175,11 +191,6 @@ def _cpu_seconds(pids: list[int], children: bool) -> float | None:
 
 
 def _send_devices_ensure(size: int, log) -> None:
-    from push_notifications.models import GCMDevice
-
-    from audiences.models import customer_bucket
-    from notifications.models import Device
-
     prefix = SEND_PREFIX.format(size=size)
     have = Customer.objects.filter(external_id__startswith=prefix).count()
     if have >= size:
@@ -196,12 +207,10 @@ def _send_devices_ensure(size: int, log) -> None:
             Device.objects.bulk_create(
                 Device(customer=c, kind="fcm", platform="android", fcm=t)
                 for c, t in zip(customers, tokens, strict=True))
-    audiences_demo.analyze(audiences_demo.Timings(), [Customer, Device, GCMDevice])
+    audiences_demo.analyze(Timings(), [Customer, Device, GCMDevice])
 
 
 def _send_through_pipeline(size: int, fcm, log) -> float:
-    from notifications.selectors import send_progress
-
     template = _send_template()
     segment, _ = Segment.objects.get_or_create(
         name=f"bench: send audience of {size}",
@@ -239,10 +248,6 @@ def _workers_warm_up(size: int, log) -> None:
 
 
 def _send_wait(send: Send) -> None:
-    import time
-
-    from notifications.selectors import send_progress
-
     deadline = time.monotonic() + SEND_DEADLINE_SECONDS
     while Send.objects.get(pk=send.pk).status != Send.Status.DONE:
         if time.monotonic() > deadline:
@@ -252,10 +257,10 @@ def _send_wait(send: Send) -> None:
 
 def _send_naively(size: int, fcm, log) -> float:
     """What a Django developer writes today with django-push-notifications."""
+    # firebase-admin is heavy and only this side uses it: listing or running the other
+    # benchmarks does not load it (providers.fcm imports it too).
     import firebase_admin
     from firebase_admin import credentials
-    from push_notifications.models import GCMDevice
-    from push_notifications.settings import PUSH_NOTIFICATIONS_SETTINGS
 
     from notifications.providers.fcm import _point_messaging_at
 
@@ -280,11 +285,6 @@ class _FakeFcmProcess:
         self.apps_file = scratch / "push-apps.json"
 
     def __enter__(self):
-        import subprocess
-        import sys
-
-        from django.conf import settings
-
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.fakes.fcm_server", "--port", "0",
              "--credentials", str(self.credentials)],
@@ -296,8 +296,6 @@ class _FakeFcmProcess:
         return self
 
     def summary(self) -> dict:
-        import urllib.request
-
         with urllib.request.urlopen(f"{self.url}/_received") as response:
             return json.load(response)
 
@@ -313,13 +311,6 @@ class _Workers:
         self.count, self.apps_file, self.scratch, self.log = count, apps_file, scratch, log
 
     def __enter__(self):
-        import os
-        import subprocess
-        import sys
-        import time
-
-        from django.conf import settings
-
         env = {**os.environ, "PUSH_APPS_FILE": str(self.apps_file),
                "PUSH_BACKEND": "notifications.providers.real.ProviderBackend"}
         self.processes, self.logs = [], []
@@ -346,9 +337,6 @@ class _Workers:
         return [process.pid for process in self.processes]
 
     def __exit__(self, *exc_info):
-        import os
-        import signal
-
         for process in self.processes:
             os.killpg(process.pid, signal.SIGTERM)
         for process in self.processes:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from django.db import connection
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
-from audiences.demo import Timings, dice, external_id
+from audiences.demo import dice
+from audiences.demo_data import Timings, external_id
 from audiences.demo_sql import external_id_sql
-from audiences.models import Customer
-from notifications.models import Device
+from audiences.models import Customer, Topic
+from notifications.models import Device, Template
 
 MOBILE_IN_AWARENESS = 35  # percent of awareness customers who installed the app already
 IOS_PERCENT = 45  # of mobile devices; the rest are Android (FCM)
@@ -340,9 +341,6 @@ DEMO_TEMPLATES = [
 
 def templates_seed() -> int:
     """The demo templates, created once (an edited template is left as the staff left it)."""
-    from audiences.models import Topic
-    from notifications.models import Template
-
     topics = {topic.key: topic for topic in Topic.objects.all()}
     created = 0
     for spec in DEMO_TEMPLATES:

@@ -313,7 +313,7 @@ class DeliveryBatch(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     # The fencing number: each claim raises it, and every write of results names the one it
-    # holds, so a worker that lost its claim cannot record anything (notifications.batches).
+    # holds, so a worker that lost its claim cannot record anything (notifications.sending.batches).
     fence = models.PositiveBigIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -42,7 +42,7 @@ def send_progress(send: Send) -> SendProgress:
 
 def send_outage(send: Send) -> str:
     """"FCM provider unavailable, retrying at 14:05" while a provider outage holds up this
-    send's unfinished batches (notifications.outage), else ""."""
+    send's unfinished batches (notifications.sending.outage), else ""."""
     if send.status != Send.Status.SENDING:
         return ""
     waiting = DeliveryBatch.objects.filter(

@@ -6,16 +6,14 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q, Value
+from django.db.models import Count, Max, ProtectedError, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audiences.models import Customer
 from audiences.services import event_track
-from notifications import deactivation, sending, tasks
-from notifications.batches import batches_release_expired, send_finish_if_complete
+from notifications import deactivation, tasks
 from notifications.deactivation import PROVIDER_MODELS
-from notifications.fanout import deliveries_materialise
 from notifications.models import (
     Delivery,
     DeliveryBatch,
@@ -25,6 +23,9 @@ from notifications.models import (
     TemplateTranslation,
 )
 from notifications.rendering import template_check, template_field_problems
+from notifications.sending.batch_send import batch_send
+from notifications.sending.batches import batches_release_expired, send_finish_if_complete
+from notifications.sending.fanout import deliveries_materialise
 from notifications.tracking import tracking_token_read
 
 DEVICE_FIELDS = ("platform", "app_version", "locale", "time_zone", "environment", "permission")
@@ -218,10 +219,10 @@ def batches_dispatch_due(*, limit: int = DISPATCH_LIMIT) -> int:
 
 
 def delivery_batch_send(*, batch_id: int, fence: int | None = None) -> float | None:
-    """Send one batch (see notifications.sending). Returns the seconds after which to look
-    again when another claim's live lease holds it; raises BatchInterrupted when the database
-    went away mid-batch."""
-    return sending.batch_send(batch_id=batch_id, fence=fence)
+    """Send one batch (see notifications.sending.batch_send). Returns the seconds after which to
+    look again when another claim's live lease holds it; raises BatchInterrupted when the
+    database went away mid-batch."""
+    return batch_send(batch_id=batch_id, fence=fence)
 
 
 def deliveries_sweep() -> dict[str, int]:
@@ -391,8 +392,6 @@ def _refuse_unstorable_text(template: Template, translations: list[dict]) -> Non
 def template_delete(*, template: Template) -> None:
     """Delete a template nobody uses; one that campaign steps or sends name is kept (their
     history needs it) and refused with the code "in_use"."""
-    from django.db.models import ProtectedError
-
     try:
         with transaction.atomic():
             template.delete()

@@ -1,7 +1,10 @@
+"""Thin Celery wrappers: ids in, one service call. notifications.services imports this module
+to enqueue, so each task imports its service in its body (the one circle the layers accept)."""
+
 from celery import shared_task
 from django.conf import settings
 
-from notifications.batches import BatchInterrupted
+from notifications.sending.batches import BatchInterrupted
 
 # A batch task tries again this often while the database is away (a restart, a failover), and
 # this many times in all: 10 minutes; after that the sweeper takes the batch back.

@@ -24,7 +24,8 @@ from django.template.defaulttags import LoremNode, WidthRatioNode
 
 # A personalised message renders in about 0.05 ms; 50 ms is a thousand times that. A worker
 # spends at most this on one message, and a batch stops rendering at a third of its lease
-# (notifications.sending), so even a batch of templates at the limit cannot lose its claim.
+# (notifications.sending.batch_send), so even a batch of templates at the limit cannot lose
+# its claim.
 RENDER_MAX_MS = 50
 # {% for %} iterations per message, all loops together. One costs 0.3-5 µs depending on its
 # body, so the cap is reached within the time budget; a 4 KB message never needs more.

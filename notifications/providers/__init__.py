@@ -4,6 +4,7 @@ settings.PUSH_BACKEND chooses the backend (real providers, console or locmem).""
 import os
 import threading
 
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
@@ -32,8 +33,6 @@ def get_backend() -> PushBackend:
     global _backend
     with _lock:
         if _backend is None:
-            from django.conf import settings
-
             _backend = import_string(settings.PUSH_BACKEND)()
         return _backend
 

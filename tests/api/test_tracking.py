@@ -6,7 +6,7 @@ from audiences.models import Event
 from audiences.services import customer_token_mint, customer_upsert
 from notifications.models import DeliveryBatch, DeliverySettings, Template
 from notifications.providers import locmem
-from notifications.sending import batch_send
+from notifications.sending.batch_send import batch_send
 from notifications.services import device_register, send_create, send_fan_out
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Max, Sum
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
-from audiences import demo, demo_sql
+from audiences import demo, demo_data, demo_sql
 from audiences.models import (
     Customer,
     Event,
@@ -203,7 +203,7 @@ def test_seed_demo_refuses_a_count_below_one():
 
 @needs_postgres
 def test_bucket_computed_in_sql_equals_customer_bucket():
-    ids = [demo.external_id(n) for n in range(1, 400)] + [
+    ids = [demo_data.external_id(n) for n in range(1, 400)] + [
         "demo-1000000", "ana@example.com", "Zoë-ß-東京", "x" * 255, "a\\b", "",
     ]
     bucket = demo_sql.bucket_sql(demo_sql.hash64_sql("id"))
@@ -222,12 +222,12 @@ def test_bucket_computed_in_sql_equals_customer_bucket():
 @needs_postgres
 def test_sql_build_gives_the_same_rows_as_the_python_build():
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-    timings = demo.Timings()
+    timings = demo_data.Timings()
     demo.customers_seed_range(lo=1, hi=80, now=now, timings=timings)
     notifications_demo.devices_seed_range(lo=1, hi=80, timings=timings)
 
     for n in range(1, 81):
-        stored = Customer.objects.get(external_id=demo.external_id(n))
+        stored = Customer.objects.get(external_id=demo_data.external_id(n))
         expected, opt_outs = demo.customer_row(n, now)
         for name in ("first_name", "last_name", "email", "locale", "time_zone", "stage",
                      "stage_changed_at", "last_seen_at", "referral_code", "bucket",

@@ -9,7 +9,7 @@ from audiences.services import customer_upsert
 from campaigns.models import Campaign, Enrollment, Step
 from notifications.models import DeliveryBatch, DeliverySettings, Send, Template
 from notifications.providers import locmem
-from notifications.sending import batch_send
+from notifications.sending.batch_send import batch_send
 from notifications.services import device_register, send_fan_out
 
 

@@ -8,10 +8,12 @@ from freezegun import freeze_time
 
 from audiences.models import Customer, Segment, StageTransition
 from audiences.services import event_track
-from campaigns.engine import enrollments_advance, enrollments_enter_audience, journeys_tick
-from campaigns.engine_entry import event_process
-from campaigns.engine_time import next_local_time
+from campaigns.engine.enrollments import enrollments_enter_audience
+from campaigns.engine.entry import event_process
+from campaigns.engine.local_time import next_local_time
+from campaigns.engine.tick import enrollments_advance
 from campaigns.models import Campaign, Enrollment, Step
+from campaigns.services import journeys_tick
 from tests.campaigns import engine_kit
 from tests.campaigns.engine_kit import (
     campaign,
@@ -247,7 +249,7 @@ def test_paused_campaign_enrollments_do_not_advance():
 
 
 def test_moving_enrollments_off_a_step_starts_the_wait_they_arrive_at():
-    from campaigns.engine import enrollments_exit_all, enrollments_move
+    from campaigns.engine.enrollments import enrollments_exit_all, enrollments_move
 
     lisbon, tokyo = person("lis", time_zone="Europe/Lisbon"), person("tyo", time_zone="Asia/Tokyo")
     journey = segment_journey(steps=[
@@ -272,7 +274,7 @@ def test_moving_enrollments_off_a_step_starts_the_wait_they_arrive_at():
 
 
 def test_a_wait_reached_on_the_last_hop_still_starts_its_wait():
-    from campaigns.engine_walk import MAX_HOPS
+    from campaigns.engine.walk import MAX_HOPS
 
     ana = person("ana")
     setters = [{"kind": Step.Kind.SET_ATTRIBUTE, "attribute_key": f"k{i}", "attribute_value": i}

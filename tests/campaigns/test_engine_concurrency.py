@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audiences.models import Customer, Segment
-from campaigns.engine import enrollments_advance, enrollments_enter_audience
-from campaigns.engine_entry import enrollment_enter
+from campaigns.engine.enrollments import enrollments_enter_audience
+from campaigns.engine.entry import enrollment_enter
+from campaigns.engine.tick import enrollments_advance
 from campaigns.models import Campaign, Enrollment, Step
 from tests.campaigns.engine_kit import campaign, send, sends_of, template, wait
 from tests.threads_kit import in_threads

@@ -9,8 +9,8 @@ from freezegun import freeze_time
 from audiences.models import Customer, Event
 from audiences.services import event_track
 from audiences.stages import customer_stage_set
-from campaigns.engine import enrollments_enter_audience, journeys_tick
-from campaigns.engine_entry import enrollment_enter, event_process, stage_process
+from campaigns.engine.enrollments import enrollments_enter_audience
+from campaigns.engine.entry import enrollment_enter, event_process, stage_process
 from campaigns.models import (
     Campaign,
     CampaignSettings,
@@ -20,6 +20,7 @@ from campaigns.models import (
     holdout_slot,
     variant_slot,
 )
+from campaigns.services import journeys_tick
 from notifications.models import Delivery
 from tests.campaigns import engine_kit
 from tests.campaigns.engine_kit import (
@@ -221,7 +222,7 @@ def test_recurring_runs_skip_customers_still_enrolled():
 def test_segment_entries_enroll_new_members_of_live_segment_journeys(eager,
                                                                       django_capture_on_commit_callbacks):
     from audiences.models import Segment
-    from campaigns.engine_entry import segment_entries_process
+    from campaigns.services import segment_entries_process
 
     vips = Segment.objects.create(
         name="VIPs", rules={"profile": {"field": "first_name", "op": "eq", "value": "Vip"}})

@@ -9,9 +9,10 @@ from freezegun import freeze_time
 
 from audiences.models import Event
 from audiences.services import event_track
-from campaigns.engine import enrollments_enter_audience, journeys_tick
-from campaigns.engine_entry import event_process, revenue_of
+from campaigns.engine.enrollments import enrollments_enter_audience
+from campaigns.engine.entry import event_process, revenue_of
 from campaigns.models import Campaign, Conversion, Enrollment, Step, Variant
+from campaigns.services import journeys_tick
 from notifications.models import Delivery
 from tests.campaigns import engine_kit
 from tests.campaigns.engine_kit import (

@@ -11,9 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 
 from audiences.models import Customer
-from campaigns.engine import enrollments_advance, fair_shares, journeys_tick
-from campaigns.engine_entry import enrollment_enter
+from campaigns.engine.entry import enrollment_enter
+from campaigns.engine.tick import enrollments_advance, fair_shares
 from campaigns.models import Campaign, Enrollment, Step
+from campaigns.services import journeys_tick
 from tests.campaigns.engine_kit import campaign, wait
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +183,7 @@ def test_an_enrollment_a_step_fails_for_exits_with_error_and_the_batch_advances(
     first = journey.steps.get(position=0)
     Enrollment.objects.bulk_create(Enrollment(campaign=journey, customer=c, step=first,
                                               next_run_at=T0) for c in people)
-    with freeze_time(T0), caplog.at_level(logging.ERROR, logger="campaigns.engine_walk"):
+    with freeze_time(T0), caplog.at_level(logging.ERROR, logger="campaigns.engine.walk"):
         assert journeys_tick() == 9
     failed = Enrollment.objects.get(customer=poison)
     assert (failed.state, failed.exit_reason, failed.step_id) == ("exited", "error", first.pk)

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from audiences.services_identity import customer_erase, customer_merge
-from campaigns.engine import journeys_tick
 from campaigns.models import Conversion, Enrollment
+from campaigns.services import journeys_tick
 from tests.audiences.identity_kit import convert, enroll, journey, person
 
 pytestmark = pytest.mark.django_db

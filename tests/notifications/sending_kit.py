@@ -4,7 +4,7 @@ that would make a test depend on the hour, and the admin's template form."""
 from datetime import time
 
 from notifications.models import DeliveryBatch, DeliverySettings
-from notifications.sending import batch_send
+from notifications.sending.batch_send import batch_send
 from notifications.services import send_fan_out
 
 

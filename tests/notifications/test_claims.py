@@ -7,12 +7,12 @@ import pytest
 from django.utils import timezone
 
 from audiences.services import customer_upsert
-from notifications.batches import LeaseLost, batch_claim
 from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Template
 from notifications.providers import locmem
 from notifications.providers.base import Outcome, PushResult
-from notifications.recording import results_record
-from notifications.sending import SEND_CHUNK, batch_send
+from notifications.sending.batch_send import SEND_CHUNK, batch_send
+from notifications.sending.batches import LeaseLost, batch_claim
+from notifications.sending.recording import results_record
 from notifications.services import device_register, send_create, send_fan_out
 
 pytestmark = pytest.mark.django_db

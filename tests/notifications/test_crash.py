@@ -1,8 +1,8 @@
 """Crash tests: real worker processes, real brokers (Redis and RabbitMQ), a loopback FCM.
 
 One of two workers is killed with SIGKILL at random moments of a send, and restarted. The
-settings are the defaults. What a kill may cost (notifications.sending): nothing is lost; the
-requests the killed worker had in flight (their fate unknown) are sent again, at most
+settings are the defaults. What a kill may cost (notifications.sending.batch_send): nothing is
+lost; the requests the killed worker had in flight (their fate unknown) are sent again, at most
 FCM_CONCURRENCY per pool process, and every copy of one delivery carries the same collapse
 identity, so a device shows it once; and every message the worker held or had reserved goes
 out within the lease plus a minute of the kill."""
@@ -24,7 +24,7 @@ from push_notifications.models import GCMDevice
 from audiences.models import Customer, customer_bucket
 from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Device, Send, Template
 from notifications.providers.fcm import FCM_CONCURRENCY
-from notifications.sending import SEND_CHUNK
+from notifications.sending.batch_send import SEND_CHUNK
 from notifications.services import deliveries_sweep, send_create
 from tests.workers import AMQP_URL, REDIS_URL, Broker, Worker, publishing_to, reachable
 

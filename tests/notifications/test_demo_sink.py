@@ -13,7 +13,7 @@ from notifications.models import (
     Send,
     Template,
 )
-from notifications.sending import batch_send
+from notifications.sending.batch_send import batch_send
 from notifications.services import device_register, send_create, send_fan_out
 
 

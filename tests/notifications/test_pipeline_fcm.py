@@ -17,8 +17,8 @@ from notifications.models import (
     Send,
     Template,
 )
-from notifications.recording import MAX_ATTEMPTS
-from notifications.sending import batch_send
+from notifications.sending.batch_send import batch_send
+from notifications.sending.recording import MAX_ATTEMPTS
 from notifications.services import device_register, send_create, send_fan_out, send_resume
 from tests.fakes.fcm_server import FakeFcm
 

@@ -8,7 +8,7 @@ from audiences.models import Event
 from audiences.services import customer_upsert, event_track
 from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Send, Template
 from notifications.providers import locmem
-from notifications.sending import batch_send
+from notifications.sending.batch_send import batch_send
 from notifications.services import (
     deliveries_sweep,
     delivery_track,

@@ -18,7 +18,7 @@ from notifications import rendering, template_engine
 from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Template
 from notifications.providers import locmem
 from notifications.rendering import SAMPLE_CUSTOMER, message_context, render, template_check
-from notifications.sending import batch_send
+from notifications.sending.batch_send import batch_send
 from notifications.services import device_register, send_create, send_fan_out, template_save
 from notifications.template_engine import (
     FIELD_MAX_BYTES,

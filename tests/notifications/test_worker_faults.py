@@ -9,7 +9,7 @@ from django.db import connection
 from django.urls import reverse
 
 from notifications.models import Delivery, DeliveryBatch, ProviderOutage, Send, Template
-from notifications.sending import SEND_CHUNK
+from notifications.sending.batch_send import SEND_CHUNK
 from notifications.services import deliveries_sweep, send_create
 from tests.notifications.test_crash import POOL, audience_create, worker_start
 from tests.workers import REDIS_URL, Broker, publishing_to, reachable

@@ -16,6 +16,8 @@ from analytics.exports import (
     export_estimate,
     export_stream,
 )
+from analytics.resources import REPORT_NAMES, report_export
+from campaigns.models import Campaign
 from journeyhub.progress import ProgressBar
 
 
@@ -56,8 +58,6 @@ class Command(BaseCommand):
 
     def _pieces(self, name, file_format, filters, quiet):
         if name not in DATASETS:
-            from analytics.resources import report_export
-
             return iter([report_export(name=name, file_format=file_format, filters=filters)])
         dataset = dataset_get(name)
         if not quiet:
@@ -105,8 +105,6 @@ def _write_file(pieces, output: str) -> int:
 
 
 def _names() -> list[str]:
-    from analytics.resources import REPORT_NAMES
-
     return [*DATASETS, *REPORT_NAMES]
 
 
@@ -119,8 +117,6 @@ def _filters(options) -> ExportFilter:
         raise CommandError(f"--campaign must be a campaign id (a number), not {campaign!r}.")
     campaign_id = int(campaign) if campaign is not None else None
     if campaign_id is not None:
-        from campaigns.models import Campaign
-
         if not Campaign.objects.filter(pk=campaign_id).exists():
             raise CommandError(f"--campaign {campaign_id}: no such campaign.")
     return ExportFilter(since=since, until=until, campaign_id=campaign_id)

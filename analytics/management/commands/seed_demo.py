@@ -16,6 +16,7 @@ from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from analytics.rollups import rollups_rebuild
 from audiences import demo as audiences_demo
+from audiences.demo_data import external_id
 from campaigns.demo import campaigns_seed
 from notifications import demo as notifications_demo
 from notifications.demo_sink import demo_inboxes_attach, demo_vapid_ensure
@@ -78,7 +79,7 @@ class Command(BaseCommand):
             return
         demo_vapid_ensure()
         last = min(customers, SINK_CUSTOMERS)
-        first = [audiences_demo.external_id(n) for n in range(1, last + 1)]
+        first = [external_id(n) for n in range(1, last + 1)]
         devices = Device.objects.filter(customer__external_id__in=first)
         attached = demo_inboxes_attach(devices=devices)
         self.stdout.write(f"Demo Web Push sink: {attached} new web device inbox(es).")

@@ -7,9 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from audiences.models import Customer, Segment
-from notifications.models import Send, Template
+from notifications.models import DeliveryBatch, Send, Template
 from notifications.selectors import send_progress
-from notifications.services import send_create, send_fan_out
+from notifications.services import delivery_batch_send, send_create, send_fan_out
 
 POLL_SECONDS = 1.0
 BAR_WIDTH = 40
@@ -75,12 +75,9 @@ class Command(BaseCommand):
         return {"customer_ids": list(found.values())}
 
     def _run_inline(self, send: Send) -> None:
-        from notifications.models import DeliveryBatch
-        from notifications.sending import batch_send
-
         send_fan_out(send_id=send.pk)
         for batch_id in DeliveryBatch.objects.filter(send=send).values_list("pk", flat=True):
-            batch_send(batch_id=batch_id)
+            delivery_batch_send(batch_id=batch_id)
             self._draw(send)
         self._draw(send, final=True)
 

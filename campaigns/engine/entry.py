@@ -1,7 +1,8 @@
 """What an event or a stage change does to journeys: goals, event waits, and entry.
 
 Each runs from a task enqueued on commit of the event (campaigns.receivers), so a customer
-enters a journey within seconds, and a new or resumed enrollment is advanced at once."""
+enters a journey within seconds, and a new or resumed enrollment is advanced at once. A
+segment's customers enter all at once instead (campaigns.engine.enrollments)."""
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -11,17 +12,16 @@ from django.utils import timezone
 
 from audiences.models import Customer, Event
 from audiences.selectors import segment_customers
-from campaigns.engine import (
+from campaigns.engine.enrollments import (
     campaign_lock,
     control_slots_for,
-    enrollments_enter_audience,
     group_for,
     reentry_blocking,
     remaining_places,
-    walk_and_write,
 )
-from campaigns.engine_walk import ARRIVE, HAPPENED, Cursor
+from campaigns.engine.walk import ARRIVE, HAPPENED, Cursor, walks_write
 from campaigns.models import Campaign, Conversion, Enrollment, Step
+from notifications.models import Delivery
 
 REVENUE_LIMIT = Decimal("1e10")  # Conversion.revenue holds 12 digits, 2 of them decimals
 CENT = Decimal("0.01")
@@ -58,17 +58,6 @@ def stage_process(*, customer_id: int, to_stage: str) -> None:
         enrollment_enter(campaign=campaign, customer=customer)
 
 
-def segment_entries_process(*, now: datetime | None = None) -> int:
-    """Enroll the customers now in each segment-trigger journey's segment who may enter."""
-    now = now or timezone.now()
-    journeys = Campaign.objects.filter(
-        kind=Campaign.Kind.JOURNEY, status=Campaign.Status.RUNNING,
-        trigger=Campaign.Trigger.SEGMENT,
-    )
-    return sum(enrollments_enter_audience(campaign=campaign, now=now)
-               for campaign in journeys if campaign.is_live(now))
-
-
 def properties_match(wanted, properties) -> bool:
     """Every wanted property equals the event's (a filter that is not an object matches
     nothing rather than crashing on bad data)."""
@@ -101,9 +90,9 @@ def enrollment_enter(*, campaign: Campaign, customer: Customer, trigger_event: E
             campaign=campaign, customer=customer, step=first, group=group, next_run_at=now,
             trigger_event=trigger_event, entered_at=now,
         )
-        walk_and_write([Cursor(enrollment.pk, campaign.pk, customer.pk, customer.bucket,
-                               customer.time_zone, group, enrollment.trigger_event_id,
-                               first.pk, ARRIVE)], now)
+        walks_write([Cursor(enrollment.pk, campaign.pk, customer.pk, customer.bucket,
+                            customer.time_zone, group, enrollment.trigger_event_id,
+                            first.pk, ARRIVE)], now)
     return enrollment
 
 
@@ -140,7 +129,7 @@ def waits_resume(*, event: Event, now: datetime) -> int:
             for e in waiting if _wait_satisfied(e, event)
         ]
         if cursors:
-            walk_and_write(cursors, now)
+            walks_write(cursors, now)
     return len(cursors)
 
 
@@ -181,8 +170,6 @@ def goals_process(*, event: Event, now: datetime) -> int:
 
 def conversion_record(*, campaign: Campaign, enrollment: Enrollment, event: Event,
                       now: datetime) -> int:
-    from notifications.models import Delivery
-
     delivery = (
         Delivery.objects.filter(customer_id=enrollment.customer_id, status=Delivery.Status.SENT,
                                 send__step_send__campaign=campaign,

@@ -1,12 +1,12 @@
 """Sending one batch: claim it, render each delivery, call the provider, record every result.
 
-A batch is claimed in the database (notifications.batches): a lease renewed by every write, and
-a fencing number that every write checks, so a worker that lost its claim is refused and stops.
-Messages go out in chunks of SEND_CHUNK; before each, the claim and the provider's state are
-checked, and results are recorded as they arrive (notifications.recording). A worker killed
-mid-chunk therefore leaves without an outcome only the requests it had in flight, and those are
-sent again by the next claim. Every message carries a collapse identity that stays the same
-across such a resend, so a device shows it once."""
+A batch is claimed in the database (notifications.sending.batches): a lease renewed by every
+write, and a fencing number that every write checks, so a worker that lost its claim is refused
+and stops. Messages go out in chunks of SEND_CHUNK; before each, the claim and the provider's
+state are checked, and results are recorded as they arrive (notifications.sending.recording). A
+worker killed mid-chunk therefore leaves without an outcome only the requests it had in flight,
+and those are sent again by the next claim. Every message carries a collapse identity that stays
+the same across such a resend, so a device shows it once."""
 
 import time
 from contextlib import closing
@@ -18,7 +18,24 @@ from django.db.models import Max, Q, prefetch_related_objects
 from django.utils import timezone
 
 from audiences.models import TopicOptOut
-from notifications.batches import (
+from notifications.models import Delivery, DeliveryBatch, Send
+from notifications.providers import get_backend
+from notifications.providers.base import (
+    Outcome,
+    ProviderAuthError,
+    ProviderConfigError,
+    PushMessage,
+    PushResult,
+)
+from notifications.rendering import (
+    RenderError,
+    last_event_names,
+    last_events_for,
+    message_context,
+    pick_translation,
+    render,
+)
+from notifications.sending.batches import (
     BatchInterrupted,
     Claim,
     LeaseLost,
@@ -29,30 +46,13 @@ from notifications.batches import (
     fenced,
     lease,
 )
-from notifications.models import Delivery, DeliveryBatch, Send
-from notifications.outage import is_outage, outage_clear, outage_record, outage_retry_at
-from notifications.providers import get_backend
-from notifications.providers.base import (
-    Outcome,
-    ProviderAuthError,
-    ProviderConfigError,
-    PushMessage,
-    PushResult,
-)
-from notifications.recording import (
+from notifications.sending.outage import is_outage, outage_clear, outage_record, outage_retry_at
+from notifications.sending.recording import (
     results_record,
     retries_schedule,
     rows_mark_sending,
     rows_requeue,
     rows_skip,
-)
-from notifications.rendering import (
-    RenderError,
-    last_event_names,
-    last_events_for,
-    message_context,
-    pick_translation,
-    render,
 )
 from notifications.tracking import tracking_token
 

@@ -8,10 +8,10 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from notifications.batches import Claim, fenced
 from notifications.deactivation import devices_deactivate
 from notifications.models import Delivery
 from notifications.providers.base import Outcome, PushResult
+from notifications.sending.batches import Claim, fenced
 
 MAX_ATTEMPTS = 5  # temporary errors of one message (not of the provider) before it fails for good
 

@@ -1,18 +1,13 @@
-"""The journey engine: enrolls customers and advances their enrollments.
+"""Enrollments made, moved and ended in bulk, and the rules every entry follows.
 
-- ``enrollments_advance`` (the tick) claims a batch of due enrollments with
-  ``SELECT ... FOR UPDATE SKIP LOCKED`` and walks them (campaigns.engine_walk) until each waits
-  or exits, in one transaction: any number of workers may tick at once, none advances an
-  enrollment another holds, and a Send is created in the same transaction as the move past its
-  step, so a customer never gets the same step twice. Each batch is shared fairly by the
-  running campaigns with due enrollments, each claimed through its own index range, so a paused
-  campaign's backlog costs nothing and a huge broadcast cannot starve a small journey. An
-  enrollment that a step fails for exits with ERROR; the rest of its batch advances.
 - ``enrollments_enter_audience`` enrolls a segment with one INSERT ... SELECT (broadcast and
   recurring runs, segment-trigger journeys); the group (control, holdout, treatment) is
-  computed in SQL from the customer's stable bucket.
-- Journey entry on an event or a stage, goals and event waits: campaigns.engine_entry (its
-  entry points are also importable from here)."""
+  computed in SQL from the customer's stable bucket. It returns how many entered: the caller
+  has the tick advance them (campaigns.services).
+- The rules of entry (groups, re-entry, max enrollments, the campaign lock) are shared with
+  the entry of one customer on an event or a stage (campaigns.engine.entry).
+- ``enrollments_move`` and ``enrollments_exit_all`` move or end a step's or a campaign's
+  enrollments when staff edit or archive a campaign."""
 
 from datetime import datetime
 
@@ -24,11 +19,9 @@ from django.db.models import (
     DateTimeField,
     Exists,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
@@ -37,13 +30,8 @@ from django.utils import timezone
 
 from audiences.models import BUCKET_COUNT, Customer
 from audiences.selectors import segment_customers
-from campaigns.engine_time import next_local_time
-from campaigns.engine_walk import (
-    Cursor,
-    Steps,
-    due_filter,
-    walks_write,
-)
+from campaigns.engine.local_time import next_local_time
+from campaigns.engine.walk import Steps
 from campaigns.models import (
     HOLDOUT_MULTIPLIER,
     SALT_MULTIPLIER,
@@ -53,134 +41,6 @@ from campaigns.models import (
     Step,
     holdout_slot,
 )
-
-TICK_BATCH = 10_000  # enrollments claimed per transaction: ~1 s of work, 10k row locks
-TICK_MAX_BATCHES = 1_000  # one journeys_tick call advances at most 10M enrollments
-CLAIM_COLUMNS = ("pk", "campaign_id", "customer_id", "group", "trigger_event_id", "step_id")
-
-
-# --- The tick -------------------------------------------------------------------------------
-
-
-def enrollments_advance(*, now: datetime | None = None, limit: int = TICK_BATCH,
-                        ids: list[int] | None = None) -> int:
-    """Claim up to ``limit`` due active enrollments of running campaigns and advance each
-    until it waits or exits. The batch is shared fairly by the running campaigns that have
-    due enrollments (oldest due first within each); ``ids``: only these. Returns how many."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        rows = _claim_ids(ids, now, limit) if ids is not None else _claim_fair(now, limit)
-        if rows:
-            walk_and_write(_cursors(rows), now)
-    return len(rows)
-
-
-def _claimable(now: datetime) -> QuerySet[Enrollment]:
-    return Enrollment.objects.filter(due_filter(now)).select_for_update(skip_locked=True)
-
-
-def _claim_ids(ids: list[int], now: datetime, limit: int) -> list[tuple]:
-    running = Campaign.objects.filter(status=Campaign.Status.RUNNING).values("pk")
-    due = _claimable(now).filter(pk__in=ids, campaign_id__in=running)
-    return list(due.order_by("next_run_at").values_list(*CLAIM_COLUMNS)[:limit])
-
-
-def _claim_fair(now: datetime, limit: int) -> list[tuple]:
-    """One claim per running campaign with due enrollments, each walking the
-    enrollment_due_by_campaign index from its oldest due row: the cost is the batch plus one
-    index probe per running campaign, whatever a paused campaign has piled up."""
-    rows = []
-    for campaign_id, share in fair_shares(due_counts(now, limit), limit).items():
-        rows += _claimable(now).filter(campaign_id=campaign_id).order_by(
-            "next_run_at").values_list(*CLAIM_COLUMNS)[:share]
-    return rows
-
-
-class _CountOf(Subquery):
-    """count(*) of a (sliced) subquery: counting stops at its LIMIT."""
-
-    template = "(SELECT count(*) FROM (%(subquery)s) AS jh_counted)"
-    output_field = IntegerField()
-
-
-def due_counts(now: datetime, limit: int) -> dict[int, int]:
-    """Running campaign id -> its due active enrollments, as far as sharing ``limit`` needs:
-    one campaign due gets ``limit`` uncounted (a lone broadcast costs no extra read); several
-    are counted up to an equal share each, and one that reaches it may take up to ``limit``.
-    Campaigns with none due are left out. Counting reads at most ``limit`` index entries."""
-    due_now = _running_due(now, cap=1)
-    if len(due_now) <= 1:
-        return {pk: limit for pk in due_now}
-    cap = -(-limit // len(due_now))
-    return {pk: count if count < cap else limit
-            for pk, count in _running_due(now, cap, among=list(due_now)).items()}
-
-
-def _running_due(now: datetime, cap: int, among: list[int] | None = None) -> dict[int, int]:
-    # ORDER BY: planned once for any campaign, the count would otherwise be a sequential scan
-    # that "stops after cap rows", which filters a paused campaign's whole backlog first.
-    due = (Enrollment.objects.filter(due_filter(now), campaign_id=OuterRef("pk"))
-           .order_by("next_run_at").values("next_run_at")[:cap])
-    running = Campaign.objects.filter(status=Campaign.Status.RUNNING)
-    if among is not None:
-        running = running.filter(pk__in=among)
-    counted = running.annotate(jh_due=_CountOf(due)).values_list("pk", "jh_due")
-    return {pk: count for pk, count in counted if count}  # in Python: a WHERE counts twice
-
-
-def fair_shares(due: dict[int, int], limit: int) -> dict[int, int]:
-    """Split ``limit`` among campaigns by their due counts, water-filling: each gets an equal
-    share, and what a small campaign does not need goes to the bigger ones. A broadcast's
-    million due cannot hold a small journey's few back for more than one batch."""
-    shares, left = {}, limit
-    ordered = sorted(due.items(), key=lambda item: item[1])
-    for index, (campaign_id, count) in enumerate(ordered):
-        share = min(count, -(-left // (len(ordered) - index)))  # ceil: no slot goes unused
-        if share > 0:
-            shares[campaign_id] = share
-        left -= share
-    return shares
-
-
-def _cursors(rows) -> list[Cursor]:
-    """Cursors for claimed rows; the walk decides whether each arrives at or leaves its step,
-    and looks customers up only for the steps that need them."""
-    return [Cursor(pk, campaign_id, customer_id, None, None, group, event_id, step_id, mode=None)
-            for pk, campaign_id, customer_id, group, event_id, step_id in rows]
-
-
-def customers_bucket_and_zone(ids: list[int]) -> dict[int, tuple[int, str]]:
-    if connection.vendor != "postgresql":
-        return {pk: (bucket, zone) for pk, bucket, zone in Customer.objects.filter(
-            pk__in=ids).values_list("pk", "bucket", "time_zone")}
-    with connection.cursor() as cursor:  # one array parameter, not 10,000
-        cursor.execute(f"SELECT id, bucket, time_zone FROM {Customer._meta.db_table} "
-                       f"WHERE id = ANY(%s)", [list(set(ids))])
-        return {pk: (bucket, zone) for pk, bucket, zone in cursor.fetchall()}
-
-
-def walk_and_write(cursors: list[Cursor], now: datetime) -> list[int]:
-    """Advance the cursors until each waits or exits; an enrollment that a step fails for
-    exits with ERROR instead of failing the others (engine_walk.walks_write). Returns the ids
-    that exited so."""
-    return walks_write(cursors, now)
-
-
-def journeys_tick(*, now: datetime | None = None) -> int:
-    """Advance batches until nothing is due (at most TICK_MAX_BATCHES), then mark the
-    campaigns whose enrollments have all ended as completed. Returns how many advanced."""
-    from campaigns.services import campaigns_complete_finished  # services import the engine
-
-    now = now or timezone.now()
-    advanced = 0
-    for _batch in range(TICK_MAX_BATCHES):
-        count = enrollments_advance(now=now)
-        advanced += count
-        if count == 0:  # not "< TICK_BATCH": shares counted rows another worker had locked
-            break
-    campaigns_complete_finished(now=now)
-    return advanced
-
 
 # --- Groups ---------------------------------------------------------------------------------
 
@@ -253,9 +113,9 @@ def campaign_lock(campaign: Campaign) -> Campaign | None:
 
 
 def enrollments_enter_audience(*, campaign: Campaign, now: datetime | None = None) -> int:
-    """Enroll the campaign's audience in one INSERT ... SELECT and have the tick advance them
-    at once. Broadcast and recurring: ``campaign.segment``; a segment-trigger journey: its
-    trigger segment (and its optional ``segment`` filter). Returns how many entered."""
+    """Enroll the campaign's audience in one INSERT ... SELECT. Broadcast and recurring:
+    ``campaign.segment``; a segment-trigger journey: its trigger segment (and its optional
+    ``segment`` filter). Returns how many entered; the caller has the tick advance them."""
     now = now or timezone.now()
     with transaction.atomic():
         campaign = campaign_lock(campaign)
@@ -268,10 +128,7 @@ def enrollments_enter_audience(*, campaign: Campaign, now: datetime | None = Non
             return 0
         audience = audience.exclude(Exists(reentry_blocking(campaign, now)
                                            .filter(customer_id=OuterRef("pk"))))
-        entered = _insert_enrollments(campaign, first, audience, now, limit=remaining)
-        if entered:
-            tick_soon()
-    return entered
+        return _insert_enrollments(campaign, first, audience, now, limit=remaining)
 
 
 def _audience(campaign: Campaign) -> QuerySet[Customer] | None:
@@ -338,13 +195,6 @@ def arrival_waiting_for(step: Step) -> str:
     return step.event_name if step.kind == Step.Kind.WAIT_EVENT else ""
 
 
-def tick_soon() -> None:
-    """Advance what was just enrolled now, not at the next minute's tick."""
-    from campaigns import tasks
-
-    transaction.on_commit(lambda: tasks.journeys_tick.delay())
-
-
 # --- Ending and moving enrollments ----------------------------------------------------------
 
 
@@ -381,24 +231,3 @@ def enrollments_move(*, from_step: Step, to_step: Step | None = None,
         moved += at_step.filter(customer__time_zone=zone).update(
             next_run_at=arrival_at(to_step, now, zone), **fields)
     return moved
-
-
-# --- Entry on events, stages and segments (campaigns.engine_entry), by their contract names ---
-
-
-def event_process(*, event_id: int) -> None:
-    from campaigns.engine_entry import event_process as process
-
-    process(event_id=event_id)
-
-
-def stage_process(*, customer_id: int, to_stage: str) -> None:
-    from campaigns.engine_entry import stage_process as process
-
-    process(customer_id=customer_id, to_stage=to_stage)
-
-
-def segment_entries_process(*, now: datetime | None = None) -> int:
-    from campaigns.engine_entry import segment_entries_process as process
-
-    return process(now=now)

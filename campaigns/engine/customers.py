@@ -1,4 +1,4 @@
-"""What journey steps change on customers, for a whole hop of them at once.
+"""What journey steps read and change on customers, for a whole hop of them at once.
 
 audiences writes customers one at a time (customer_upsert, customer_stage_set); a journey step
 changes thousands in one tick, so these are their set-based equivalents: one UPDATE per step,
@@ -11,6 +11,17 @@ from django.utils import timezone
 
 from audiences.models import Customer, Stage, StageTransition
 from audiences.signals import stage_changed
+
+
+def customers_bucket_and_zone(ids: list[int]) -> dict[int, tuple[int, str]]:
+    """Customer id -> (bucket, time zone): what splits, variants and local times read."""
+    if connection.vendor != "postgresql":
+        return {pk: (bucket, zone) for pk, bucket, zone in Customer.objects.filter(
+            pk__in=ids).values_list("pk", "bucket", "time_zone")}
+    with connection.cursor() as cursor:  # one array parameter, not 10,000
+        cursor.execute(f"SELECT id, bucket, time_zone FROM {Customer._meta.db_table} "
+                       f"WHERE id = ANY(%s)", [list(set(ids))])
+        return {pk: (bucket, zone) for pk, bucket, zone in cursor.fetchall()}
 
 
 def customers_attribute_set(*, customer_ids: list[int], key: str, value) -> int:

@@ -23,8 +23,16 @@ from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 
-from campaigns.engine_time import next_local_time
+from audiences.models import Event
+from audiences.selectors import segment_customers
+from campaigns.engine.customers import (
+    customers_attribute_set,
+    customers_bucket_and_zone,
+    customers_stage_set,
+)
+from campaigns.engine.local_time import next_local_time
 from campaigns.models import Campaign, Enrollment, Step, StepSend, percent_to_slots, variant_slot
+from notifications.services import send_create
 
 MAX_HOPS = 25  # steps one enrollment may take in one walk; validation forbids loops with no
 #                wait, this only stops a broken graph from spinning a worker forever
@@ -159,8 +167,6 @@ class Walk:
     def _customers_load(self, cursors: list[Cursor]) -> None:
         """Fill in bucket and time zone for the steps that need them (splits, variants,
         local times), in one query; most hops (waits, plain sends) never ask."""
-        from campaigns.engine import customers_bucket_and_zone
-
         missing = [c.customer_id for c in cursors if c.bucket is None]
         if not missing:
             return
@@ -196,8 +202,6 @@ class Walk:
         self._go(no, step.else_step_id, step)
 
     def _arrive_split_segment(self, step: Step, cursors) -> None:
-        from audiences.selectors import segment_customers
-
         ids = [c.customer_id for c in cursors]
         try:
             members = set(segment_customers(step.segment).filter(pk__in=ids)
@@ -211,16 +215,12 @@ class Walk:
         self._go([c for c in cursors if c.customer_id not in members], step.else_step_id, step)
 
     def _arrive_set_attribute(self, step: Step, cursors) -> None:
-        from campaigns.engine_customers import customers_attribute_set
-
         if step.attribute_key:
             customers_attribute_set(customer_ids=[c.customer_id for c in cursors],
                                     key=step.attribute_key, value=step.attribute_value)
         self._go(cursors, self.steps.successor(step), step)
 
     def _arrive_set_stage(self, step: Step, cursors) -> None:
-        from campaigns.engine_customers import customers_stage_set
-
         if step.stage:
             campaign = self.steps.campaigns[step.campaign_id]
             customers_stage_set(customer_ids=[c.customer_id for c in cursors], stage=step.stage,
@@ -283,8 +283,6 @@ def _personalised(template) -> bool:
 
 
 def _send(campaign: Campaign, step: Step, variant, template, event_id, customer_ids) -> int:
-    from notifications.services import send_create
-
     send = send_create(
         template=template, customer_ids=customer_ids,
         trigger_event=_event(event_id), throttle_per_minute=campaign.throttle_per_minute or None,
@@ -296,8 +294,6 @@ def _send(campaign: Campaign, step: Step, variant, template, event_id, customer_
 
 
 def _event(event_id):
-    from audiences.models import Event
-
     return Event.objects.filter(pk=event_id).first() if event_id else None
 
 
