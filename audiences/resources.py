@@ -14,6 +14,8 @@ from import_export.instance_loaders import CachedInstanceLoader
 
 from audiences.models import Customer
 from audiences.stages import customer_stage_set
+from journeyhub.json_deep import DeepSafeEncoder
+from journeyhub.json_rules import too_deep
 
 IMPORT_COLUMNS = (
     "external_id", "first_name", "last_name", "email", "locale", "time_zone", "stage",
@@ -39,12 +41,14 @@ class JSONObjectWidget(widgets.Widget):
             parsed = json.loads(str(value))
         except json.JSONDecodeError as error:
             raise ValueError(f"Not valid JSON: {error.msg} at character {error.pos + 1}.")
+        except RecursionError:
+            raise ValueError(too_deep())
         if not isinstance(parsed, dict):
             raise ValueError('Give a JSON object, e.g. {"city": "Lisbon"}.')
         return parsed
 
     def render(self, value, obj=None, **kwargs):
-        return json.dumps(value or {}, ensure_ascii=False, sort_keys=True)
+        return json.dumps(value or {}, ensure_ascii=False, sort_keys=True, cls=DeepSafeEncoder)
 
 
 class YesNoWidget(widgets.BooleanWidget):
