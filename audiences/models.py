@@ -21,6 +21,10 @@ def _time_zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+# The IANA names, as choices: the API schema lists them (TimeZoneEnum).
+TIME_ZONE_CHOICES = [(name, name) for name in sorted(_time_zone_names())]
+
+
 def validate_time_zone(value: str) -> None:
     if value not in _time_zone_names():
         raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/Lisbon).")
