@@ -173,7 +173,10 @@ def _check_json_types(fields: dict, data: dict) -> None:
     errors = {}
     for name, value in data.items():
         field = fields[name]
-        if isinstance(field, serializers.ListField) and isinstance(value, list):
+        if isinstance(field, FREE_JSON_FIELDS) and (problem := json_problem(value, path=name)):
+            where, reason = problem  # the body's depth allowed its envelope: this is the value's
+            errors[where] = [reason]
+        elif isinstance(field, serializers.ListField) and isinstance(value, list):
             items = {index: [problem] for index, item in enumerate(value)
                      if (problem := json_type_problem(field.child, item))}
             if items:
@@ -205,6 +208,8 @@ def json_type_problem(field, value) -> str | None:
     return None
 
 
+# Fields holding free-form JSON (attributes, properties, data, filters, rules).
+FREE_JSON_FIELDS = (serializers.DictField, serializers.JSONField)
 # Fields whose JSON value is a string (DRF would also take a number and use its digits).
 TEXT_FIELDS = (serializers.CharField, serializers.ChoiceField, serializers.SlugRelatedField,
                serializers.DateTimeField, serializers.DateField, serializers.TimeField,

@@ -19,6 +19,7 @@ from audiences.api.serializers import (
 )
 from audiences.models import Customer, external_id_problem
 from audiences.services import EventInput
+from journeyhub.json_rules import json_problem
 
 BATCH_MAX = 1000  # one request, one transaction: bigger batches hold locks too long
 REQUIRED = "This field is required."
@@ -98,6 +99,8 @@ def _properties(raw: dict, errors: ItemErrors) -> dict:
     elif not isinstance(value, dict):
         kind = type(value).__name__
         errors.add("properties", f'Expected a dictionary of items but got type "{kind}".')
+    elif problem := json_problem(value, path="properties"):
+        errors.add(*problem)  # the body's depth allowed the batch around it: this is the value's
     return value
 
 
