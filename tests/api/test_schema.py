@@ -97,6 +97,7 @@ def _wait_until_up(url: str, server: subprocess.Popen) -> None:
 
 @pytest.mark.postgres(reason="the server runs in other processes, which need a database file "
                              "or server they can open (the SQLite test database is in memory)")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the server commits
 def test_schemathesis_finds_no_failure_beyond_the_known_false_positives(api_server,
                                                                         key_factory):
     """Every check schemathesis has, over every operation in the schema, with an API key
