@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from audiences.models import Customer
+from journeyhub.json_deep import DeepSafeEncoder
 
 Rows = Callable[[Customer], Any]  # -> one dict (many=False) or an iterable of dicts
 
@@ -67,7 +68,8 @@ def _array(rows: Iterable[dict]) -> Iterator[bytes]:
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, default=_json_default).encode()
+    return json.dumps(value, ensure_ascii=False, default=_json_default,
+                      cls=DeepSafeEncoder).encode()
 
 
 def _json_default(value: Any):

@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.text import slugify
 
+from journeyhub.json_fields import StoredJSONField
+
 BUCKET_COUNT = 10_000  # holdouts and splits take ranges of 0..9999, i.e. steps of 0.01%
 REFERRAL_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
 
@@ -17,6 +19,10 @@ REFERRAL_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read
 @lru_cache(maxsize=1)
 def _time_zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+# The IANA names, as choices: the API schema lists them (TimeZoneEnum).
+TIME_ZONE_CHOICES = [(name, name) for name in sorted(_time_zone_names())]
 
 
 def validate_time_zone(value: str) -> None:
@@ -68,7 +74,7 @@ class Customer(models.Model):
     email = models.EmailField(blank=True)
     locale = models.CharField(max_length=35, default="en", help_text="BCP 47, e.g. en, pt-BR.")
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
-    attributes = models.JSONField(default=dict, blank=True)
+    attributes = StoredJSONField(default=dict, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.AWARENESS)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
@@ -111,7 +117,7 @@ class Customer(models.Model):
 class Event(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
     name = models.CharField(max_length=100)
-    properties = models.JSONField(default=dict, blank=True)
+    properties = StoredJSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
     client_event_id = models.CharField(
@@ -242,7 +248,7 @@ class Segment(models.Model):
     )
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DYNAMIC)
-    rules = models.JSONField(default=dict, blank=True)
+    rules = StoredJSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -9,11 +9,14 @@ defaults for a new customer); an empty ``attributes`` cell means no attributes."
 import json
 import logging
 
+from django.core.exceptions import ValidationError
 from import_export import fields, resources, results, widgets
-from import_export.instance_loaders import CachedInstanceLoader
+from import_export.instance_loaders import CachedInstanceLoader, ModelInstanceLoader
 
 from audiences.models import Customer
 from audiences.stages import customer_stage_set
+from journeyhub.json_deep import DeepSafeEncoder
+from journeyhub.json_rules import text_problem, too_deep
 from journeyhub.spreadsheet import cell_escaped, cell_unescaped
 
 IMPORT_COLUMNS = (
@@ -40,12 +43,14 @@ class JSONObjectWidget(widgets.Widget):
             parsed = json.loads(str(value))
         except json.JSONDecodeError as error:
             raise ValueError(f"Not valid JSON: {error.msg} at character {error.pos + 1}.")
+        except RecursionError:
+            raise ValueError(too_deep())
         if not isinstance(parsed, dict):
             raise ValueError('Give a JSON object, e.g. {"city": "Lisbon"}.')
         return parsed
 
     def render(self, value, obj=None, **kwargs):
-        return json.dumps(value or {}, ensure_ascii=False, sort_keys=True)
+        return json.dumps(value or {}, ensure_ascii=False, sort_keys=True, cls=DeepSafeEncoder)
 
 
 class YesNoWidget(widgets.BooleanWidget):
@@ -115,6 +120,22 @@ def _export_only(name: str, widget: widgets.Widget | None = None) -> fields.Fiel
     return fields.Field(attribute=name, column_name=name, widget=widget, readonly=True)
 
 
+class StorableIdsLoader(CachedInstanceLoader):
+    """CachedInstanceLoader (all the file's customers in one query), leaving out of that query
+    the ids no database can hold (a NUL, a lone surrogate): PostgreSQL would refuse the whole
+    query, where before_import_row refuses just their rows."""
+
+    def __init__(self, resource, dataset=None):
+        ModelInstanceLoader.__init__(self, resource, dataset)
+        self.pk_field = resource.fields[resource.get_import_id_fields()[0]]
+        self.all_instances = {}
+        if dataset.dict and self.pk_field.column_name in dataset.dict[0]:
+            ids = [value for row in dataset.dict
+                   if not text_problem(str(value := self.pk_field.clean(row)))]
+            customers = self.get_queryset().filter(**{f"{self.pk_field.attribute}__in": ids})
+            self.all_instances = {self.pk_field.get_value(c): c for c in customers}
+
+
 def _text(name: str) -> fields.Field:
     return fields.Field(attribute=name, column_name=name, widget=TextWidget())
 
@@ -138,7 +159,7 @@ class CustomerResource(resources.ModelResource):
         model = Customer
         import_id_fields = ["external_id"]
         fields = IMPORT_COLUMNS
-        instance_loader_class = CachedInstanceLoader  # one query for all the file's ids
+        instance_loader_class = StorableIdsLoader  # one query for all the file's ids
         clean_model_instances = True  # time zone, stage choice, e-mail: the model's validators
         skip_unchanged = True
         report_skipped = True
@@ -150,6 +171,13 @@ class CustomerResource(resources.ModelResource):
 
     def get_error_result_class(self):
         return ReasonOnlyError
+
+    def before_import_row(self, row, **kwargs):
+        """Text no database can store (NUL, lone surrogates) is a field error, in any column."""
+        errors = {column: [problem] for column, value in row.items()
+                  if isinstance(value, str) and (problem := text_problem(value))}
+        if errors:
+            raise ValidationError(errors)
 
     def after_init_instance(self, instance, new, row, **kwargs):
         if not new:

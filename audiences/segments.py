@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from audiences.models import BUCKET_COUNT, Event, Segment, SegmentMember, Stage, Topic, TopicOptOut
 from audiences.segment_sql import ExistsAmong, JSONKeyTest
+from journeyhub.json_rules import json_problem
 
 GROUPS = ("all", "any", "not")
 MAX_DEPTH = 12  # deeper nesting is a mistake, and each level is another SQL sub-expression
@@ -197,6 +198,10 @@ def _compile_group(kind: str, spec: Any, ctx: RuleContext) -> Q:
 
 
 def _compile(rules: Any, *, segment_id: int | None, now: datetime | None) -> tuple[Q, _Findings]:
+    # Values the database cannot take (NUL, lone surrogates, 1e999) would fail the query itself.
+    if problem := json_problem(rules):
+        where, reason = problem
+        raise ValidationError([f"{'rules' if where == 'value' else where}: {reason}"])
     ctx = RuleContext(
         now=now or timezone.now(), segment_chain=(segment_id,) if segment_id else (),
     )

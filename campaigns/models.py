@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audiences.models import BUCKET_COUNT, Stage
+from journeyhub.json_fields import StoredJSONField
 
 # Holdout and variant slots are permutations of the customer's stable bucket, salted by the
 # campaign (or step), so that a campaign's holdout is not the same customers as the global
@@ -119,7 +120,7 @@ class Campaign(models.Model):
     # Journey entry.
     trigger = models.CharField(max_length=20, choices=Trigger.choices, blank=True)
     trigger_event_name = models.CharField(max_length=100, blank=True)
-    trigger_event_filter = models.JSONField(
+    trigger_event_filter = StoredJSONField(
         default=dict, blank=True,
         help_text='Event properties that must match, e.g. {"category": "pizza"}.',
     )
@@ -135,7 +136,7 @@ class Campaign(models.Model):
 
     # Goal: reaching it exits the journey and records a conversion.
     goal_event_name = models.CharField(max_length=100, blank=True)
-    goal_event_filter = models.JSONField(default=dict, blank=True)
+    goal_event_filter = StoredJSONField(default=dict, blank=True)
     goal_window = models.DurationField(
         default=timedelta(days=7), help_text="How long after entry a goal event counts."
     )
@@ -270,7 +271,7 @@ class Step(models.Model):
         help_text="Wait until: allowed weekdays, 0=Monday ... 6=Sunday; empty means any day.",
     )
     event_name = models.CharField(max_length=100, blank=True)
-    event_filter = models.JSONField(default=dict, blank=True)
+    event_filter = StoredJSONField(default=dict, blank=True)
     segment = models.ForeignKey(
         "audiences.Segment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -279,7 +280,7 @@ class Step(models.Model):
         help_text="Random split: the percentage that takes the 'next' branch.",
     )
     attribute_key = models.CharField(max_length=100, blank=True)
-    attribute_value = models.JSONField(null=True, blank=True)
+    attribute_value = StoredJSONField(null=True, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
 
     class Meta:

@@ -33,7 +33,7 @@ def json_problem(
             return where or "value", reason
         if isinstance(item, dict | list):
             if depth >= max_depth:
-                return where or "value", f"Nested more than {max_depth} levels deep."
+                return where or "value", too_deep(max_depth)
             for key, child in _children(item):
                 if isinstance(key, str) and UNSTORABLE_TEXT.search(key):
                     return where or "value", "A key holds a NUL character or a lone surrogate."
@@ -41,6 +41,10 @@ def json_problem(
                     f"{where}.{key}" if where else str(key))
                 stack.append((step, child, depth + 1))
     return None
+
+
+def too_deep(max_depth: int = JSON_MAX_DEPTH) -> str:
+    return f"Nested more than {max_depth} levels deep."
 
 
 def _children(item):

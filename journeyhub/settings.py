@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "journeyhub.api_errors.api_content_type_middleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -229,8 +230,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["journeyhub.api_json.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "journeyhub.api_schema.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["journeyhub.api_auth.PrincipalRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": env_str("API_KEY_RATE", "6000/min"),
@@ -248,6 +249,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "GET_LIB_DOC_EXCLUDES": "journeyhub.api_schema.lib_doc_excludes",
     # One schema name per choice set that several fields share.
     "ENUM_NAME_OVERRIDES": {
         "LifecycleStageEnum": "audiences.models.Stage",
@@ -256,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         "StepKindEnum": "campaigns.models.Step.Kind",
         "DeviceKindEnum": "notifications.models.Device.Kind",
         "SegmentKindEnum": "audiences.models.Segment.Kind",
+        "TimeZoneEnum": "audiences.models.TIME_ZONE_CHOICES",
     },
 }
 # Lifetime of the customer tokens the brand backend mints for its app.

@@ -2,18 +2,27 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from journeyhub.api_errors import api_not_found
+from journeyhub.api_errors import JSONErrorsMixin, api_not_found
+
+
+class SchemaView(JSONErrorsMixin, SpectacularAPIView):
+    pass
+
+
+class DocsView(JSONErrorsMixin, SpectacularSwaggerView):
+    pass
+
 
 urlpatterns = [
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("onboarding.api.urls")),
     path("api/v1/", include("audiences.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
     path("api/v1/", include("notifications.api.templates_urls")),
     path("api/v1/", include("campaigns.api.urls")),
     path("api/v1/analytics/", include("analytics.api.urls")),
-    re_path(r"^api/", api_not_found),
+    re_path(r"^api(?:/|$)", api_not_found),
     path("", include("notifications.urls")),
     path("analytics/reports/", include("analytics.admin_reports")),
     # Last: the admin at the root ends with a catch-all that would swallow /api/ paths.

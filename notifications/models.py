@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audiences.models import Customer, validate_time_zone
+from journeyhub.json_fields import StoredJSONField
 
 
 class Device(models.Model):
@@ -103,7 +104,7 @@ class Template(models.Model):
     body = models.TextField()
     image_url = models.CharField(max_length=500, blank=True)
     url = models.CharField(max_length=500, blank=True, help_text="Deep link or web URL.")
-    data = models.JSONField(default=dict, blank=True, help_text="Custom key/value data.")
+    data = StoredJSONField(default=dict, blank=True, help_text="Custom key/value data.")
     topic = models.ForeignKey(
         "audiences.Topic", null=True, blank=True, on_delete=models.PROTECT,
         help_text="Consent topic: customers who opted out of it are skipped.",

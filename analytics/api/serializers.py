@@ -3,6 +3,7 @@ describe and render; every number is computed by the selectors."""
 
 from datetime import date, timedelta
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from journeyhub.api_errors import StrictFieldsMixin
@@ -20,13 +21,21 @@ def _day_in_span(value: date) -> date:
     return value
 
 
+@extend_schema_field({"type": "string", "format": "date", "pattern": "^2[0-9]{3}-"})
+class DayField(serializers.DateField):
+    """A UTC day, YYYY-MM-DD, from 2000-01-01 to 2999-12-31 (the schema says "2xxx")."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validators=[_day_in_span], **kwargs)
+
+
 class RangeQuerySerializer(StrictFieldsMixin, serializers.Serializer):
     """``since`` and ``until``: UTC days, both included; either may be left out."""
 
-    since = serializers.DateField(required=False, validators=[_day_in_span],
-                                  help_text="First day (UTC), YYYY-MM-DD.")
-    until = serializers.DateField(required=False, validators=[_day_in_span],
-                                  help_text="Last day (UTC), YYYY-MM-DD, included.")
+    json_body = False  # query parameters
+
+    since = DayField(required=False, help_text="First day (UTC), YYYY-MM-DD.")
+    until = DayField(required=False, help_text="Last day (UTC), YYYY-MM-DD, included.")
 
     def validate(self, data):
         since, until = data.get("since"), data.get("until")
@@ -65,8 +74,8 @@ class TopCampaignsQuerySerializer(RangeQuerySerializer):
 
 
 class DaysQuerySerializer(RangeQuerySerializer):
-    after = serializers.DateField(required=False, validators=[_day_in_span],
-                                  help_text="Keyset cursor: the last day of the previous page.")
+    after = DayField(required=False,
+                     help_text="Keyset cursor: the last day of the previous page.")
     limit = serializers.IntegerField(required=False, default=100, min_value=1,
                                      max_value=PAGE_LIMIT_MAX)
 

@@ -32,7 +32,8 @@ class AnalyticsApiView(APIView):
     query_serializer: type = s.RangeQuerySerializer
 
     def query(self, request) -> dict:
-        serializer = self.query_serializer(data=request.query_params,
+        # A plain dict: from a QueryDict, DRF reads "?until=" as if until were not given.
+        serializer = self.query_serializer(data=request.query_params.dict(),
                                            context={"today": timezone.now().date()})
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data

@@ -3,6 +3,8 @@
 Customers and events are the big tables (millions of rows): no full counts, no per-row queries
 in lists, and a customer's page shows only their latest events with a link to the rest."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.cache import cache
@@ -19,6 +21,7 @@ from audiences.admin.import_handoff import ImportHandoffMixin
 from audiences.models import Customer, Event, Stage, StageRule, StageTransition, Topic
 from audiences.resources import CustomerExportResource, CustomerResource
 from audiences.stages import customer_stage_set
+from journeyhub.json_deep import DeepSafeEncoder
 
 RECENT_ROWS = 20  # events and transitions shown on a customer's page
 # An admin export is built in the web process's memory: beyond this, filter the list first.
@@ -43,6 +46,11 @@ class EstimatedCountPaginator(Paginator):
             if row and row[0] >= EXACT_COUNT_BELOW:
                 return int(row[0])
         return super().count
+
+
+def _json_text(value) -> str:
+    """A stored JSON value as JSON text, whatever its depth (repr would recurse per level)."""
+    return json.dumps(value, ensure_ascii=False, cls=DeepSafeEncoder)
 
 
 def _changelist_link(model, text: str, **filters) -> str:
@@ -145,7 +153,7 @@ class CustomerAdmin(CustomerDataRightsMixin, ImportHandoffMixin, ImportExportMod
         events = customer.events.order_by("-occurred_at", "-pk")[:RECENT_ROWS]
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            ((e.occurred_at, e.name, e.properties) for e in events),
+            ((e.occurred_at, e.name, _json_text(e.properties)) for e in events),
         )
         link = _changelist_link(Event, "all events", customer__id__exact=customer.pk)
         return format_html("<table>{}</table>{}", rows, link)

@@ -21,6 +21,8 @@ from audiences.selectors import (
     segment_sample,
 )
 from audiences.services import segment_members_replace, segment_save
+from journeyhub.json_fields import StoredJSONFormField
+from journeyhub.json_rules import too_deep
 
 SAMPLE_SIZE = 10  # customers shown under the count: enough to eyeball, one cheap LIMIT query
 RULES_HELP = (
@@ -39,13 +41,10 @@ MEMBER_FILE_HELP = (
 )
 
 
-class RulesField(forms.JSONField):
+class RulesField(StoredJSONFormField):
     """Rules shown as indented JSON; a syntax error says where it is."""
 
-    def prepare_value(self, value):
-        if isinstance(value, forms.fields.InvalidJSONInput):
-            return value
-        return json.dumps(value, indent=2, ensure_ascii=False)
+    indent = 2
 
     def to_python(self, value):
         if isinstance(value, str) and value.strip():
@@ -63,7 +62,7 @@ def parse_rules_json(text: str | bytes):
             code="invalid",
         )
     except RecursionError:
-        raise ValidationError("The JSON nests far too deeply.", code="invalid")
+        raise ValidationError(too_deep(), code="invalid")
 
 
 def member_file_lines(upload) -> Iterator[str]:

@@ -17,7 +17,7 @@ STATIC_WITHOUT_RULES = (
 
 
 class SegmentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    rules = serializers.JSONField(
+    rules = serializers.DictField(
         required=False,
         help_text='Dynamic segments: the rules as JSON, e.g. {"all": [{"stage": {"in": '
                   '["engagement"]}}]}; the grammar is in the README (Segments). Static: {}.',
@@ -44,6 +44,9 @@ class SegmentCountSerializer(serializers.Serializer):
 
 
 class SegmentMemberSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(read_only=True, allow_blank=True,
+                                   help_text="Empty when unknown.")
+
     class Meta:
         model = Customer
         fields = ["external_id", "first_name", "last_name", "email", "locale", "time_zone",
@@ -58,8 +61,11 @@ class SegmentMembersPageSerializer(serializers.Serializer):
 
 
 class SegmentMembersQuerySerializer(StrictFieldsMixin, serializers.Serializer):
+    json_body = False  # query parameters
+
     limit = serializers.IntegerField(min_value=1, max_value=MEMBERS_PAGE_MAX,
-                                     default=MEMBERS_PAGE_DEFAULT)
+                                     default=MEMBERS_PAGE_DEFAULT,
+                                     help_text=f"1 to {MEMBERS_PAGE_MAX}.")
     after = serializers.IntegerField(
         min_value=0, max_value=2**63 - 1, required=False,
         help_text="The cursor from the previous page's next URL: members after it.",

@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -24,7 +23,13 @@ from audiences.services import (
     segment_save,
 )
 from journeyhub.api_auth import STAFF_AUTHENTICATION, StaffOrScope
-from journeyhub.api_errors import ErrorSerializer, StrictJSONParser, error_responses
+from journeyhub.api_errors import (
+    ErrorSerializer,
+    StrictJSONParser,
+    StrictLimitOffsetPagination,
+    error_responses,
+    refuse_body,
+)
 from journeyhub.models import ApiKey
 
 KEY_PATTERN = re.compile(r"[-a-zA-Z0-9_]{1,50}")  # what a SlugField(max_length=50) holds
@@ -54,7 +59,7 @@ BROKEN = {409: OpenApiResponse(ErrorSerializer, description="The segment's store
                                                             "why.")}
 
 
-class SegmentPagination(LimitOffsetPagination):
+class SegmentPagination(StrictLimitOffsetPagination):
     default_limit = 50
     max_limit = 200
 
@@ -155,6 +160,7 @@ class SegmentDetailView(SegmentApiView):
         },
     )
     def delete(self, request, key):
+        refuse_body(request)
         try:
             segment_delete(segment=_segment_or_404(key))
         except DjangoValidationError as error:
@@ -179,14 +185,8 @@ class SegmentMembersView(SegmentApiView):
     required_scopes = {"GET": ApiKey.Scope.SEGMENTS_READ, "PUT": WRITE, "PATCH": WRITE}
 
     @extend_schema(
-        tags=["segments"], summary="List a segment's members", parameters=[
-            SEGMENT_KEY,
-            OpenApiParameter("limit", int, required=False,
-                             description=f"1 to {s.MEMBERS_PAGE_MAX} "
-                                         f"(default {s.MEMBERS_PAGE_DEFAULT})."),
-            OpenApiParameter("after", int, required=False,
-                             description="The cursor in the previous page's `next`."),
-        ],
+        tags=["segments"], summary="List a segment's members",
+        parameters=[SEGMENT_KEY, s.SegmentMembersQuerySerializer],
         description="Customers in customer order, a page at a time: follow `next` until it is "
                     "null. Every page costs the same, the last of a million as the first.",
         responses={200: s.SegmentMembersPageSerializer, **error_responses(400), **ONE_ERRORS,

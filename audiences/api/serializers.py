@@ -5,15 +5,15 @@ from datetime import timedelta
 from rest_framework import serializers
 
 from audiences.models import (
+    TIME_ZONE_CHOICES,
     Customer,
     Event,
     Topic,
     TopicOptOut,
     external_id_problem,
     validate_external_id,
-    validate_time_zone,
 )
-from journeyhub.api_errors import StrictFieldsMixin
+from journeyhub.api_errors import IdentifierField, StrictFieldsMixin
 from journeyhub.json_rules import UNSTORABLE_TEXT
 
 EXTERNAL_ID_MAX = Customer._meta.get_field("external_id").max_length
@@ -23,6 +23,16 @@ FUTURE_TOLERANCE = timedelta(days=1)  # clocks on phones drift; a day ahead is a
 # Loose BCP 47: language, then subtags (en, pt-BR, zh-Hant-TW); the app's catalogue decides more.
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 TOPIC_LIST_MAX = 200
+
+
+class TimeZoneField(serializers.ChoiceField):
+    """An IANA time zone name; the schema lists them all."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "An IANA time zone, e.g. Europe/Lisbon.")
+        super().__init__(TIME_ZONE_CHOICES, error_messages={
+            "invalid_choice": "'{input}' is not an IANA time zone (e.g. Europe/Lisbon)."},
+            **kwargs)
 
 
 class CustomerSerializer(serializers.ModelSerializer):
@@ -38,9 +48,11 @@ class CustomerSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    email = serializers.EmailField(read_only=True, allow_blank=True,
+                                   help_text="Empty when unknown.")
     referred_by = serializers.SlugRelatedField(
-        slug_field="external_id", read_only=True,
-        help_text="The external id of the customer who referred this one.",
+        slug_field="external_id", read_only=True, allow_null=True,
+        help_text="The external id of the customer who referred this one, if any.",
     )
 
     def get_opted_out_topics(self, customer: Customer) -> list[str]:
@@ -53,6 +65,9 @@ class CustomerSerializer(serializers.ModelSerializer):
 class MyProfileSerializer(serializers.ModelSerializer):
     """A customer's view of themselves. Attributes, stage and bucket describe the customer for
     the brand's marketing (and bucket decides holdouts), so the app does not see them."""
+
+    email = serializers.EmailField(read_only=True, allow_blank=True,
+                                   help_text="Empty when unknown.")
 
     class Meta:
         model = Customer
@@ -72,10 +87,7 @@ class CustomerProfileUpdateSerializer(StrictFieldsMixin, serializers.Serializer)
         LOCALE_PATTERN, max_length=35, required=False,
         error_messages={"invalid": "Give a BCP 47 language tag, e.g. en or pt-BR."},
     )
-    time_zone = serializers.CharField(
-        max_length=64, required=False, validators=[validate_time_zone],
-        help_text="An IANA time zone, e.g. Europe/Lisbon.",
-    )
+    time_zone = TimeZoneField(required=False)
 
 
 class CustomerUpsertSerializer(CustomerProfileUpdateSerializer):
@@ -130,21 +142,23 @@ class CustomerTokenSerializer(serializers.Serializer):
 
 
 class EventSerializer(StrictFieldsMixin, serializers.Serializer):
-    """One event from the brand backend. ``events.parse_event_items`` applies the same rules to
+    """One event from the brand backend. ``event_items.parse_event_items`` applies the same rules to
     batches without a serializer per item; tests hold the two to the same answers."""
 
-    customer_id = serializers.CharField(
+    customer_id = IdentifierField(
         max_length=EXTERNAL_ID_MAX, trim_whitespace=False, validators=[validate_external_id],
-        help_text="The customer's external id; an unknown id creates the customer.",
+        help_text="The customer's external id (an integer is taken as its digits); an unknown "
+                  "id creates the customer.",
     )
     name = serializers.CharField(max_length=EVENT_NAME_MAX, trim_whitespace=False)
     properties = serializers.DictField(required=False, default=dict)
     occurred_at = serializers.DateTimeField(
         required=False, help_text="ISO 8601; defaults to now; at most a day in the future."
     )
-    event_id = serializers.CharField(
+    event_id = IdentifierField(
         max_length=EVENT_ID_MAX, required=False, allow_null=True, trim_whitespace=False,
-        help_text="The sender's id for this event: a retry with the same id is a duplicate.",
+        help_text="The sender's id for this event (an integer is taken as its digits): a retry "
+                  "with the same id is a duplicate.",
     )
 
     def validate_occurred_at(self, value):
@@ -159,13 +173,13 @@ class MyEventSerializer(EventSerializer):
     customer_id = None
 
 
-class EventBatchSerializer(serializers.Serializer):
+class EventBatchSerializer(StrictFieldsMixin, serializers.Serializer):
     """Documents the batch body; the view validates items with ``parse_event_items``."""
 
     events = EventSerializer(many=True, min_length=1, max_length=1000)
 
 
-class MyEventBatchSerializer(serializers.Serializer):
+class MyEventBatchSerializer(StrictFieldsMixin, serializers.Serializer):
     events = MyEventSerializer(many=True, min_length=1, max_length=1000)
 
 

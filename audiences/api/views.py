@@ -10,7 +10,7 @@ from django.db import IntegrityError
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import permissions
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,7 +28,7 @@ from audiences.services import (
 )
 from audiences.services_identity import customer_erase, customer_erasure_find
 from journeyhub.api_auth import ApiKeyAuthentication, HasScope
-from journeyhub.api_errors import StrictFieldsMixin, StrictJSONParser, error_responses
+from journeyhub.api_errors import StrictJSONParser, error_responses, refuse_body
 from journeyhub.models import ApiKey
 
 TRACK_ATTEMPTS = 2  # a lost race on the event id index: the second try sees a duplicate
@@ -54,10 +54,6 @@ class BrandApiView(APIView):
     permission_classes = [permissions.IsAuthenticated, HasScope]
     parser_classes = [StrictJSONParser]
     required_scopes: dict[str, str] = {}
-
-
-class EmptyBodySerializer(StrictFieldsMixin, serializers.Serializer):
-    """For endpoints that take no fields: anything sent is reported, not ignored."""
 
 
 def customer_or_404(external_id: str) -> Customer:
@@ -104,6 +100,7 @@ class CustomerView(BrandApiView):
         responses={200: s.CustomerErasureSerializer, **error_responses(401, 403, 404, 429)},
     )
     def delete(self, request, external_id):
+        refuse_body(request)
         customer = None
         if not s.external_id_errors(external_id):
             customer = Customer.objects.filter(external_id=external_id).first()
@@ -138,7 +135,7 @@ class CustomerTokenView(BrandApiView):
         responses={201: s.CustomerTokenSerializer, **error_responses(400, 401, 403, 404, 429)},
     )
     def post(self, request, external_id):
-        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        refuse_body(request)
         customer = customer_or_404(external_id)
         token = customer_token_mint(customer=customer)
         # The token's own timestamp is taken a moment earlier: it expires no later than this.

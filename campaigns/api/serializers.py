@@ -11,7 +11,8 @@ from datetime import timedelta
 
 from rest_framework import serializers
 
-from audiences.models import Segment
+from audiences.api.serializers import TimeZoneField
+from audiences.models import Segment, Stage
 from campaigns.models import Campaign, Step, Variant
 from journeyhub.api_errors import StrictFieldsMixin
 from notifications.models import Template
@@ -128,6 +129,7 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
                                                allow_null=True)
     throttle_per_minute = serializers.IntegerField(min_value=1, max_value=MAX_ID,
                                                    required=False, allow_null=True)
+    crontab_time_zone = TimeZoneField(required=False, help_text="The crontab's time zone.")
     reentry_cooldown = BoundedDurationField(required=False, allow_null=True)
     goal_window = BoundedDurationField(required=False)
     beat_task = serializers.CharField(source="beat_task.name", read_only=True, allow_null=True,
@@ -170,8 +172,12 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 class CampaignListSerializer(serializers.ModelSerializer):
     """The list's rows: the campaign without its steps."""
 
-    segment = serializers.SlugRelatedField(slug_field="key", read_only=True,
+    segment = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True,
                                            help_text="The segment's key.")
+    stage = serializers.ChoiceField(Stage.choices, read_only=True, allow_blank=True,
+                                    help_text="Empty when the campaign names no stage.")
+    trigger = serializers.ChoiceField(Campaign.Trigger.choices, read_only=True, allow_blank=True,
+                                      help_text="Empty for broadcasts.")
 
     class Meta:
         model = Campaign

@@ -2,10 +2,8 @@
 
 from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
 from campaigns import services
@@ -17,7 +15,7 @@ from campaigns.api.serializers import (
     errors_flat,
 )
 from campaigns.models import Campaign
-from journeyhub.api_errors import StrictFieldsMixin, error_responses
+from journeyhub.api_errors import StrictLimitOffsetPagination, error_responses, refuse_body
 
 CAMPAIGN_ID = OpenApiParameter("campaign_id", int, OpenApiParameter.PATH)
 LIST_FILTERS = [
@@ -34,13 +32,9 @@ JOURNEY_DESCRIPTION = (
 )
 
 
-class CampaignPagination(LimitOffsetPagination):
+class CampaignPagination(StrictLimitOffsetPagination):
     default_limit = 50
     max_limit = 200
-
-
-class EmptyBodySerializer(StrictFieldsMixin, serializers.Serializer):
-    """Actions take no fields: anything sent is reported, not ignored."""
 
 
 def _campaign_or_404(campaign_id: str) -> Campaign:
@@ -135,6 +129,7 @@ class CampaignDetailView(ManageApiView):
         responses={204: None, **error_responses(400, 401, 403, 404, 429)},
     )
     def delete(self, request, campaign_id):
+        refuse_body(request)
         services.campaign_delete(campaign=_campaign_or_404(campaign_id), user=_author(request))
         return Response(status=204)
 
@@ -148,7 +143,7 @@ class CampaignActionView(ManageApiView):
     created = False
 
     def act(self, request, campaign_id):
-        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        refuse_body(request)
         campaign = _campaign_or_404(campaign_id)
         result = self.service(campaign=campaign, user=_author(request))
         return Response(CampaignSerializer(result).data, status=201 if self.created else 200)

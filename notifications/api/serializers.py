@@ -3,8 +3,7 @@
 from push_notifications.models import WebPushDevice
 from rest_framework import serializers
 
-from audiences.api.serializers import LOCALE_PATTERN
-from audiences.models import validate_time_zone
+from audiences.api.serializers import LOCALE_PATTERN, TimeZoneField
 from journeyhub.api_errors import StrictFieldsMixin
 from notifications.models import Device
 from notifications.tokens import (
@@ -27,15 +26,9 @@ class DeviceFieldsSerializer(StrictFieldsMixin, serializers.Serializer):
     app_version = serializers.CharField(max_length=50, required=False, allow_blank=True)
     locale = serializers.RegexField(LOCALE_PATTERN, max_length=35, required=False,
                                     allow_blank=True)
-    time_zone = serializers.CharField(max_length=64, required=False, allow_blank=True,
-                                      help_text="An IANA time zone, e.g. Europe/Lisbon.")
+    time_zone = TimeZoneField(required=False, allow_blank=True)
     environment = serializers.ChoiceField(Device.Environment.choices, required=False)
     permission = serializers.ChoiceField(Device.Permission.choices, required=False)
-
-    def validate_time_zone(self, value: str) -> str:
-        if value:
-            validate_time_zone(value)
-        return value
 
     def platform_errors(self, kind: str, platform: str | None) -> dict:
         problem = platform_problem(kind, platform)

@@ -7,12 +7,17 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from journeyhub.api_auth import STAFF_AUTHENTICATION, StaffOrScope
-from journeyhub.api_errors import ErrorSerializer, StrictJSONParser, error_responses
+from journeyhub.api_errors import (
+    ErrorSerializer,
+    StrictJSONParser,
+    StrictLimitOffsetPagination,
+    error_responses,
+    refuse_body,
+)
 from journeyhub.models import ApiKey
 from notifications.api.templates_serializers import TemplateSerializer
 from notifications.models import Template
@@ -23,7 +28,7 @@ TEMPLATE_ID = OpenApiParameter("template_id", int, OpenApiParameter.PATH)
 WRITE_ERRORS = error_responses(400, 401, 403, 413, 415, 429)
 
 
-class TemplatePagination(LimitOffsetPagination):
+class TemplatePagination(StrictLimitOffsetPagination):
     default_limit = 50
     max_limit = 200
 
@@ -56,7 +61,7 @@ class TemplateListView(TemplateApiView, GenericAPIView):
 
     @extend_schema(
         tags=["templates"], summary="List templates",
-        responses={200: TemplateSerializer(many=True), **error_responses(401, 403, 429)},
+        responses={200: TemplateSerializer(many=True), **error_responses(400, 401, 403, 429)},
     )
     def get(self, request):
         templates = Template.objects.select_related("topic").prefetch_related("translations")
@@ -117,6 +122,7 @@ class TemplateDetailView(TemplateApiView):
         },
     )
     def delete(self, request, template_id):
+        refuse_body(request)
         try:
             template_delete(template=_template_or_404(template_id))
         except DjangoValidationError as error:

@@ -11,12 +11,11 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
 from audiences.api.auth import AppApiView
 from audiences.models import Customer
-from journeyhub.api_errors import error_responses
+from journeyhub.api_errors import StrictLimitOffsetPagination, error_responses, refuse_body
 from notifications.api.serializers import (
     DeliveryReportSerializer,
     DeviceRegisterSerializer,
@@ -35,7 +34,7 @@ MAX_ID = 2**63 - 1  # a bigger number cannot be a primary key; the database woul
 DEVICE_ID = OpenApiParameter("device_id", int, OpenApiParameter.PATH)
 
 
-class DevicePagination(LimitOffsetPagination):
+class DevicePagination(StrictLimitOffsetPagination):
     default_limit = 50
     max_limit = 100
 
@@ -62,7 +61,7 @@ class DeviceListView(AppApiView, GenericAPIView):
 
     @extend_schema(
         tags=["devices"], summary="List my devices", responses={
-            200: DeviceSerializer(many=True), **error_responses(401, 429)},
+            200: DeviceSerializer(many=True), **error_responses(400, 401, 429)},
     )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
@@ -111,6 +110,7 @@ class DeviceDetailView(AppApiView):
         responses={204: None, **error_responses(401, 404, 429)},
     )
     def delete(self, request, device_id):
+        refuse_body(request)
         device_delete(device=_device_of(request.auth, device_id))
         return Response(status=204)
 

@@ -192,7 +192,7 @@ def test_an_invalid_transition_is_a_400_saying_why(brand, hello):
     response = brand.post(f"{CAMPAIGNS}{created['id']}/pause/")
 
     assert response.status_code == 400
-    assert response.json()["errors"]["detail"] == [
+    assert response.json()["errors"]["non_field_errors"] == [
         "A draft campaign cannot become paused: it can only become archived or running or "
         "scheduled."]
 

@@ -175,3 +175,34 @@ def test_a_customer_over_its_rate_gets_429_and_others_do_not(settings, app_for, 
     assert statuses == [200, 200, 429]
     assert "Retry-After" in anas_app.get("/api/v1/me/")
     assert app_for(ben).get("/api/v1/me/").status_code == 200
+
+
+def nested_json(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/v1/events/", '{{"customer_id": "c", "name": "x", "properties": {{"p": {}}}}}',
+     "properties.p"),
+    ("/api/v1/events/batch/",
+     '{{"events": [{{"customer_id": "c", "name": "x", "properties": {{"p": {}}}}}]}}', None),
+    ("/api/v1/templates/", '{{"name": "n", "title": "t", "body": "b", "data": {{"p": {}}}}}',
+     "data.p"),
+    ("/api/v1/segments/", '{{"name": "n", "key": "n", "rules": {{"p": {}}}}}', "rules.p"),
+])
+def test_each_json_value_has_the_depth_limit_whatever_the_envelope_around_it(brand, path, body,
+                                                                             field):
+    """A value of 33 levels (the object and 32 within it) is one too many; its body is shallow
+    enough for the parser, which allows a batch's envelope."""
+    too_deep = brand.generic("POST", path, body.format(nested_json(32)),
+                             content_type="application/json")
+
+    if field is None:  # a batch reports the item
+        result = too_deep.json()["results"][0]
+        assert result["status"] == "invalid"
+        assert "Nested more than 32 levels deep." in str(result["errors"])
+    else:
+        assert too_deep.status_code == 400
+        assert [key for key in too_deep.json()["errors"] if key.startswith(field)]
+    assert not Event.objects.exists()

@@ -323,4 +323,4 @@ def test_a_campaign_names_its_segment_by_key(brand, db):
     assert created.json()["segment"] == "engaged"
     assert brand.get("/api/v1/campaigns/").json()["results"][0]["segment"] == "engaged"
     assert unknown.json()["errors"] == {"segment": ["No segment with key 'ghost'."]}
-    assert by_id.json()["errors"] == {"segment": ["No segment with key '1'."]}
+    assert by_id.json()["errors"] == {"segment": ["Not a valid string."]}  # a key, not an id

@@ -134,6 +134,12 @@ def test_empty_cells_keep_locale_time_zone_and_stage(admin_client):
     ("stage", "delighted", "is not a valid choice"),
     ("attributes", '{"city": "Lisbon"', "Not valid JSON"),
     ("attributes", '["Lisbon"]', "Give a JSON object"),
+    ("first_name", "A\x00na", "Must not contain NUL characters or lone surrogates"),
+    ("external_id", "ana\x00", "Must not contain NUL characters or lone surrogates"),
+    ("attributes", '{"price": 1e999}', "price: Numbers must be finite"),
+    ("attributes", '{"n": 99999999999999999999}', "n: Integers must fit in 64 bits"),
+    ("attributes", '{"city": "Lis\\u0000bon"}', "city: Must not contain NUL characters"),
+    ("attributes", '{"deep": ' + "[" * 1000 + "]" * 1000 + "}", "Nested more than 32 levels"),
     ("email", "ana-at-example", "valid email"),
     ("push_opt_out", "maybe", "is not a yes/no value"),
 ])

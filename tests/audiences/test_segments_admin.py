@@ -130,6 +130,36 @@ def test_preview_of_hostile_json_is_a_400(admin_client, body):
     assert response.json()["error"]
 
 
+UNSTORABLE_RULES = [
+    ({"event": {"name": "purchase\x00"}}, "event.name"),
+    ({"all": [{"profile": {"field": "first_name", "op": "contains", "value": "\x00"}}]},
+     "all[0].profile.value"),
+    ({"attribute": {"key": "city", "op": "eq", "value": "Lisb\ud800on"}}, "attribute.value"),
+    ({"event": {"name": "purchase", "where": {"\udfff": 1}}}, "event.where"),
+    ({"segment": "vip\x00"}, "segment"),
+]
+
+
+@pytest.mark.parametrize(("rules", "path"), UNSTORABLE_RULES)
+def test_preview_of_text_the_database_cannot_hold_is_a_400_naming_the_path(admin_client, rules,
+                                                                           path):
+    response = preview(admin_client, json.dumps(rules))
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        f"{path}: " + ("A key holds a NUL character or a lone surrogate." if "where" in path
+                       else "Must not contain NUL characters or lone surrogates.")]
+
+
+@pytest.mark.parametrize(("rules", "path"), UNSTORABLE_RULES)
+def test_saving_text_the_database_cannot_hold_is_a_form_error(admin_client, rules, path):
+    response = admin_client.post(reverse(ADD_URL), form_data(rules=json.dumps(rules)))
+
+    assert response.status_code == 200
+    assert f"{path}: " in response.content.decode()
+    assert not Segment.objects.exists()
+
+
 def test_preview_of_invalid_rules_is_a_400_naming_the_path(admin_client):
     response = preview(admin_client, {"any": [{"event": {"name": "purchase", "min_count": 0}}]})
 

@@ -55,7 +55,7 @@ def errors_of(rules, **kwargs) -> list[str]:
     ({"attribute": {"key": "tags", "op": "eq", "value": ["a"]}},
      "attribute.value: must be a string, a number or true/false"),
     ({"attribute": {"key": "score", "op": "gt", "value": float("inf")}},
-     "attribute.value: must be a string, a number or true/false"),
+     "attribute.value: Numbers must be finite (no Infinity or NaN, nor one too large to hold)."),
     ({"attribute": {"key": 'say "hi"', "op": "exists"}},
      "attribute.key: must be a key name of 1 to 100 characters"),
     ({"stage": {"in": []}}, "stage.in: must be a non-empty list of stages"),
