@@ -33,9 +33,14 @@ def validate_time_zone(value: str) -> None:
 # API paths go on after a customer's id (/customers/{id}/token/), and servers decode %2F
 # before routing: an id ending in "/token" would read as the token endpoint of another id.
 EXTERNAL_ID_RESERVED_ENDINGS = ("/token", "/merge", "/export")
+# /customers/batch/ is the batch endpoint, so no customer may be called "batch".
+EXTERNAL_ID_RESERVED = ("batch",)
 
 
 def external_id_problem(external_id: str) -> str | None:
+    if external_id in EXTERNAL_ID_RESERVED:
+        return f"{external_id!r} may not be an external id: /customers/{external_id}/ is an " \
+               "endpoint of its own."
     if external_id.endswith(EXTERNAL_ID_RESERVED_ENDINGS):
         endings = ", ".join(EXTERNAL_ID_RESERVED_ENDINGS)
         return f"An external id may not end in {endings}: its API paths would name those."

@@ -4,6 +4,7 @@ onboarding.items (the rules files share), not by these serializers."""
 from rest_framework import serializers
 
 from audiences.api.serializers import CustomerUpsertSerializer
+from journeyhub.api_errors import StrictFieldsMixin
 from notifications.api.serializers import DeviceRegisterSerializer
 from onboarding.items import DEVICES_MAX
 
@@ -29,7 +30,7 @@ class BatchCustomerSerializer(CustomerUpsertSerializer):
     )
 
 
-class CustomerBatchSerializer(serializers.Serializer):
+class CustomerBatchSerializer(StrictFieldsMixin, serializers.Serializer):
     customers = BatchCustomerSerializer(many=True, min_length=1, max_length=BATCH_MAX)
 
 

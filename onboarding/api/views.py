@@ -1,11 +1,11 @@
 """The customers batch endpoint: a brand backend brings up to BATCH_MAX customers with their
 devices in one request."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from audiences.api.views import CustomerView
+from audiences.api.views import BrandApiView
 from journeyhub.api_errors import error_responses
 from journeyhub.models import ApiKey
 from onboarding.api import serializers as s
@@ -18,15 +18,13 @@ BATCH_DESCRIPTION = (
     "updated, unchanged or invalid (with field errors; it is skipped, the rest are saved). "
     "Sending the same batch again changes nothing and reports every item unchanged."
 )
-HIDDEN = extend_schema(exclude=True)
 
 
-@extend_schema_view(get=HIDDEN, put=HIDDEN, delete=HIDDEN)
-class CustomerBatchView(CustomerView):
-    """POST is the batch; the other methods address the customer whose external id is
-    "batch", as /customers/{id}/ would."""
+class CustomerBatchView(BrandApiView):
+    """Up to BATCH_MAX customers with their devices (no customer is called "batch": see
+    audiences.models.EXTERNAL_ID_RESERVED)."""
 
-    required_scopes = {**CustomerView.required_scopes, "POST": ApiKey.Scope.CUSTOMERS_WRITE}
+    required_scopes = {"POST": ApiKey.Scope.CUSTOMERS_WRITE}
 
     @extend_schema(
         tags=["customers"], summary="Create or update a batch of customers and their devices",
@@ -34,7 +32,7 @@ class CustomerBatchView(CustomerView):
         responses={200: s.CustomerBatchResultSerializer,
                    **error_responses(400, 401, 403, 413, 415, 429)},
     )
-    def post(self, request, external_id=None):
+    def post(self, request):
         return Response({"results": customers_batch_upsert(items=_batch_items(request.data))})
 
 

@@ -198,9 +198,13 @@ def test_the_batch_needs_the_customers_write_scope(key_factory):
     assert not Customer.objects.exists()
 
 
-def test_a_customer_whose_id_is_batch_stays_addressable(brand):
-    created = brand.put(URL, {"first_name": "Bea"}, format="json")
-    read = brand.get(URL)
+def test_no_customer_may_be_called_batch_the_name_of_the_endpoint(brand):
+    response = batch(brand, [{"external_id": "batch"}])
+    by_event = brand.post("/api/v1/events/", {"customer_id": "batch", "name": "x"},
+                          format="json")
 
-    assert created.status_code == 201
-    assert read.json()["external_id"] == "batch" and read.json()["first_name"] == "Bea"
+    assert response.json()["results"][0]["errors"] == {"external_id": [
+        "'batch' may not be an external id: /customers/batch/ is an endpoint of its own."]}
+    assert by_event.status_code == 400 and "customer_id" in by_event.json()["errors"]
+    assert brand.get(URL).status_code == 405
+    assert not Customer.objects.exists()
