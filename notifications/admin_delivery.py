@@ -55,23 +55,11 @@ class TemplateTranslationInline(admin.TabularInline):
     extra = 0
 
 
-class EscapingJSONField(forms.JSONField):
-    """Shows a value back with its lone surrogates escaped as typed (\\ud800): Django writes
-    it out unescaped, and the page, which shows the value's error, could not be encoded."""
-
-    def prepare_value(self, value):
-        text = super().prepare_value(value)
-        if not isinstance(text, str):
-            return text
-        return SURROGATE_RE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
-
-
 class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
         fields = ("name", "topic", "priority", "title", "body", "image_url", "url", "data",
                   "ttl_seconds", "collapse_key")
-        field_classes = {"data": EscapingJSONField}
 
     def clean(self):
         cleaned = super().clean()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
+from typing import NamedTuple
 
 from journeyhub.spreadsheet import cell_unescaped
 from onboarding.items import DEVICE_FIELDS, EVENT_FIELDS, FILE_FIELDS
@@ -123,11 +124,14 @@ def _mapping_problem(columns: dict, values: dict) -> str | None:
     return None
 
 
-@dataclass
-class Line:
+class Line(NamedTuple):
+    """A line (a record) of a file: its item, or why it is refused. A tuple, so that passing
+    many to a helper process costs little."""
+
     number: int
     item: dict | None = None
     error: str | None = None
+    raw: list[str] | str | None = None  # a record not read as an item yet: cells, or JSON
 
 
 def file_format(path: str, given: str | None = None) -> str:
@@ -168,26 +172,39 @@ def physical_lines(handle) -> Iterator[tuple[int, str | None, str | None]]:
 
 def jsonl_lines(handle, mapping: Mapping | None = None, schema: Schema = CUSTOMERS
                 ) -> Iterator[Line]:
-    for number, text, problem in physical_lines(handle):
-        if problem:
-            yield Line(number, error=problem)
-            continue
-        if not text.strip():
-            continue
+    source = JsonlSource(handle, mapping, schema)
+    for record in source.records():
+        yield source.complete(record)
+
+
+class JsonlSource:
+    """A JSON Lines file in two steps: ``records`` reads its lines in order (cheap), and
+    ``complete`` reads one as an item (the costly part, which may run in another process)."""
+
+    def __init__(self, handle, mapping: Mapping | None = None, schema: Schema = CUSTOMERS):
+        self.handle, self.mapping, self.schema = handle, mapping, schema
+
+    def records(self) -> Iterator[Line]:
+        for number, text, problem in physical_lines(self.handle):
+            if problem:
+                yield Line(number, error=problem)
+            elif text.strip():
+                yield Line(number, raw=text)
+
+    def complete(self, line: Line) -> Line:
+        if line.raw is None:
+            return line
         try:
-            raw = json.loads(text, parse_constant=_refuse_constant)
+            raw = json.loads(line.raw, parse_constant=_refuse_constant)
         except RecursionError:
-            yield Line(number, error="The JSON is nested too deeply.")
-            continue
+            return Line(line.number, error="The JSON is nested too deeply.")
         except ValueError as error:
-            yield Line(number, error=f"Not valid JSON: {error}.")
-            continue
+            return Line(line.number, error=f"Not valid JSON: {error}.")
         if not isinstance(raw, dict):
-            yield Line(number, error="Each line must be one JSON object.")
-            continue
-        for name in schema.export_only & raw.keys():
+            return Line(line.number, error="Each line must be one JSON object.")
+        for name in self.schema.export_only & raw.keys():
             del raw[name]
-        yield Line(number, item=_mapped_object(raw, mapping) if mapping else raw)
+        return Line(line.number, item=_mapped_object(raw, self.mapping) if self.mapping else raw)
 
 
 def _refuse_constant(name: str):
@@ -369,48 +386,64 @@ def csv_lines(handle, mapping: Mapping | None = None, schema: Schema = CUSTOMERS
               ) -> Iterator[Line]:
     """Lines of a CSV file as raw items. The first line is the header; a quoted cell may
     span lines, and a line is numbered where its record starts."""
-    feed = _CsvFeed(handle)
-    reader = csv.reader(feed)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise FileProblem("The file is empty.") from None
-    except csv.Error as error:
-        raise FileProblem(f"Line 1 (the header): {error}.") from error
-    if feed.problem:
-        raise FileProblem(f"Line 1 (the header): {feed.problem}")
-    if len(header) > MAX_COLUMNS:
-        raise FileProblem(f"Line 1 (the header) has {len(header):,} columns; a customer file "
-                          f"has at most {MAX_COLUMNS}.")
-    columns = CsvColumns(header, mapping, schema)
-    yield from _csv_records(reader, feed, columns, len(header))
+    source = CsvSource(handle, mapping, schema)
+    for record in source.records():
+        yield source.complete(record)
 
 
-def _csv_records(reader, feed, columns: CsvColumns, width: int) -> Iterator[Line]:
-    while True:
-        start = feed.number + 1
+class CsvSource:
+    """A CSV file in two steps, as JsonlSource: the header is read and checked at once
+    (FileProblem), then ``records`` gives each record's cells and ``complete`` reads them."""
+
+    def __init__(self, handle, mapping: Mapping | None = None, schema: Schema = CUSTOMERS):
+        self.feed = _CsvFeed(handle)
+        self.reader = csv.reader(self.feed)
         try:
-            cells = next(reader)
+            header = next(self.reader)
         except StopIteration:
-            return
+            raise FileProblem("The file is empty.") from None
         except csv.Error as error:
-            feed.problem = None
-            yield Line(start, error=f"Not valid CSV: {error}.")
-            continue
-        if feed.problem:
-            yield Line(feed.problem_line, error=feed.problem)
-            feed.problem = None
-            continue
-        if not cells or not any(cell.strip() for cell in cells):
-            continue
-        if len(cells) > width:
-            yield Line(start, error=f"The line has {len(cells):,} cells; the header has "
-                                    f"{width:,}.")
-            continue
+            raise FileProblem(f"Line 1 (the header): {error}.") from error
+        if self.feed.problem:
+            raise FileProblem(f"Line 1 (the header): {self.feed.problem}")
+        if len(header) > MAX_COLUMNS:
+            raise FileProblem(f"Line 1 (the header) has {len(header):,} columns; a customer "
+                              f"file has at most {MAX_COLUMNS}.")
+        self.columns, self.width = CsvColumns(header, mapping, schema), len(header)
+
+    def records(self) -> Iterator[Line]:
+        feed = self.feed
+        while True:
+            start = feed.number + 1
+            try:
+                cells = next(self.reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                feed.problem = None
+                yield Line(start, error=f"Not valid CSV: {error}.")
+                continue
+            if feed.problem:
+                yield Line(feed.problem_line, error=feed.problem)
+                feed.problem = None
+            elif len(cells) > self.width:
+                yield Line(start, error=f"The line has {len(cells):,} cells; the header has "
+                                        f"{self.width:,}.")
+            elif cells and any(cell.strip() for cell in cells):
+                yield Line(start, raw=cells)
+
+    def complete(self, line: Line) -> Line:
+        if line.raw is None:
+            return line
         try:
-            yield Line(start, item=columns.item(cells))
+            return Line(line.number, item=self.columns.item(line.raw))
         except CellProblem as problem:
-            yield Line(start, error=str(problem))
+            return Line(line.number, error=str(problem))
+
+
+def file_source(handle, file_format: str, mapping: Mapping | None = None,
+                schema: Schema = CUSTOMERS) -> CsvSource | JsonlSource:
+    return (CsvSource if file_format == "csv" else JsonlSource)(handle, mapping, schema)
 
 
 class _CsvFeed:

@@ -13,7 +13,7 @@ from psycopg.errors import DeadlockDetected, SerializationFailure
 from audiences.models import Event, Topic
 from audiences.services import events_announce
 from audiences.stages import stage_rules_apply_to_events
-from onboarding import files
+from onboarding import files, parallel
 from onboarding.adoption import AdoptReport, devices_adopt
 from onboarding.items import API_FIELDS, FILE_FIELDS, customer_item_parse, event_item_parse
 from onboarding.merge import CreatedMeanwhile, MergeSummary, stage_merge
@@ -29,7 +29,6 @@ from onboarding.staging import (
 )
 
 IMPORT_CAUSE = "Imported from a file"  # the cause of stage transitions a file makes
-PROGRESS_EVERY = 2000  # lines between progress callbacks
 CREATED_MEANWHILE = (
     "Some of the file's customers were created elsewhere (an API call, another import) while "
     "it was imported, so nothing was written: run the import again, it will update them.")
@@ -194,15 +193,24 @@ class _FileImport:
         self.lines = self.refused = 0
 
     def go(self, *, row, merge, dry_run, atomic, progress, on_error):
-        reader = files.csv_lines if self.file_format == "csv" else files.jsonl_lines
         with open(self.path, "rb") as handle, transaction.atomic():
             stage_create([self.table] + ([DEVICES] if self.table == CUSTOMERS else []))
+            source = files.file_source(handle, self.file_format, self.mapping, self.schema)
+
+            def check(record: files.Line) -> tuple:
+                return row(source.complete(record), self.file_format)
+
+            size = os.fstat(handle.fileno()).st_size
+            pieces = parallel.checked(source.records(), check, size=size,
+                                      as_copy_text=connection.vendor == "postgresql")
             with stage_writer(self.table) as write:
-                lines = reader(handle, self.mapping, self.schema)
-                write(self._counted((row(line, self.file_format) for line in lines),
-                                    handle, progress))
+                for rows, lines, refused in pieces:
+                    write(rows)
+                    self.lines, self.refused = self.lines + lines, self.refused + refused
+                    if progress:
+                        progress(handle.tell(), self.lines, self.refused)
             if progress:
-                progress(os.fstat(handle.fileno()).st_size, self.lines, self.refused)
+                progress(size, self.lines, self.refused)
             try:
                 summary = merge()
             except CreatedMeanwhile:  # rolls this import back whole
@@ -213,13 +221,6 @@ class _FileImport:
             written = not dry_run and not (atomic and summary.refused_lines)
             transaction.set_rollback(not written)
         return self.lines, summary, written
-
-    def _counted(self, rows: Iterator[tuple], handle, progress) -> Iterator[tuple]:
-        for self.lines, staged in enumerate(rows, start=1):
-            self.refused += staged[-1] is not None  # a staged row's last column is its error
-            if progress and self.lines % PROGRESS_EVERY == 0:
-                progress(handle.tell(), self.lines, self.refused)
-            yield staged
 
 
 def _reason(errors: dict[str, list[str]], file_format: str) -> str:

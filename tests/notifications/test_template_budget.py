@@ -290,8 +290,8 @@ def test_a_batch_stops_rendering_after_a_share_of_its_lease(settings, outbox):
 @pytest.mark.parametrize("field, value, message", [
     ("title", "Hi\x00", "Null characters are not allowed."),
     ("body", "Hi\x00there", "Null characters are not allowed."),
-    ("data", '{"screen": "home\\u0000"}', "data.screen: Must not contain NUL characters"),
-    ("data", '{"screen": "\\ud800"}', "data.screen: Must not contain NUL characters or lone"),
+    ("data", '{"screen": "home\\u0000"}', "screen: Must not contain NUL characters"),
+    ("data", '{"screen": "\\ud800"}', "screen: Must not contain NUL characters or lone"),
 ])
 def test_the_admin_refuses_unstorable_text_on_its_field(admin_client, field, value, message):
     response = admin_client.post(reverse("admin:notifications_template_add"),
