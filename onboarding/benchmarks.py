@@ -15,6 +15,7 @@ so neither finds the other's rows; the bench's rows from an earlier run are remo
 import csv
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -95,6 +96,7 @@ def import_customers(*, size: int, log) -> BenchResult:
         ours_s=ours["seconds"], ref="COPY into a staging table + INSERT ... SELECT per table",
         ref_s=ref.seconds,
         extra={"rows_per_s": round(size / ours["seconds"]), "peak_rss_mb": ours["peak_rss_mb"],
+               "helper_peak_rss_mb": ours["helper_peak_rss_mb"],
                "customers_before": Customer.objects.count()},
     )
 
@@ -224,10 +226,12 @@ def _child_import(path: str) -> dict:
 
 
 def child_main(path: str) -> None:
-    """In the child: the command, then one JSON line with its peak RSS."""
+    """In the child: the command, then one JSON line with its peak RSS and the largest of
+    its checking helpers' (onboarding.parallel; forked, so they share most of it)."""
     with open(os.devnull, "w") as sink:
         call_command("import_customers", path, "--no-progress", stdout=sink)
-    print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
+    helpers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"peak_rss_mb": peak_rss_mb(), "helper_peak_rss_mb": round(helpers, 1)}))
 
 
 def _check_imported(size: int) -> None:
