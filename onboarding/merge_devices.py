@@ -90,7 +90,8 @@ class DeviceSteps:
             values = ", ".join(["d.token", "TRUE", "%s", "d.application_id", *extra.values()])
             self.insert_and_fill(
                 f"""INSERT INTO {table} ({columns}) SELECT {values} FROM {{D}} AS d
-                    WHERE d.kind = %s AND d.provider_id IS NULL ON CONFLICT DO NOTHING""",
+                    WHERE d.kind = %s AND d.provider_id IS NULL
+                    ORDER BY d.token ON CONFLICT DO NOTHING""",
                 [self.now, kind], returning="id, registration_id",
                 fill=f"""UPDATE {{D}} AS d SET provider_id = new.id FROM new
                          WHERE d.kind = '{kind}' AND d.token = new.registration_id""",
@@ -122,6 +123,7 @@ class DeviceSteps:
                 TRUE, '', %s, %s
             FROM {D} AS d JOIN {S} AS s ON s.line = d.line
             WHERE d.device_id IS NULL
+            ORDER BY s.customer_id
             ON CONFLICT DO NOTHING""", [self.now, self.now])
 
 
