@@ -24,6 +24,7 @@ from notifications.deactivation import PROVIDER_MODELS
 from notifications.models import Device
 from onboarding.items import customer_item_parse
 from onboarding.merge import stage_merge
+from onboarding.sql_steps import SqlSteps
 from onboarding.staging import customer_row, stage_create, stage_writer
 
 ADOPT = "jh_adopt"
@@ -63,27 +64,18 @@ def devices_adopt(*, by: str, mapping_path: str | None, create_customers: bool,
     return adoption.run(mapping_path=mapping_path, create_customers=create_customers)
 
 
-class _Adoption:
+class _Adoption(SqlSteps):
+    names = {"A": ADOPT, "M": MAPPED, "C": Customer._meta.db_table,
+             "DV": Device._meta.db_table}
+
     def __init__(self, *, by, fcm_platform, now, on_error):
+        super().__init__(now=now)
         if by not in BY:
             raise ValueError(f"by is one of {', '.join(BY)}")
         if fcm_platform not in FCM_PLATFORMS:
             raise ValueError(f"fcm_platform is one of {', '.join(FCM_PLATFORMS)}")
-        self.by, self.fcm_platform, self.now, self.on_error = by, fcm_platform, now, on_error
-        self.pg = connection.vendor == "postgresql"
+        self.by, self.fcm_platform, self.on_error = by, fcm_platform, on_error
         self.report = AdoptReport()
-        self.names = {"A": ADOPT, "M": MAPPED, "C": Customer._meta.db_table,
-                      "DV": Device._meta.db_table}
-
-    def sql(self, statement: str, params=()) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(statement.format(**self.names), params)
-            return cursor.rowcount
-
-    def rows(self, statement: str, params=()) -> list[tuple]:
-        with connection.cursor() as cursor:
-            cursor.execute(statement.format(**self.names), params)
-            return cursor.fetchall()
 
     def run(self, *, mapping_path, create_customers) -> AdoptReport:
         self._create_tables()
