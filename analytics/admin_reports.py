@@ -7,14 +7,17 @@ campaign's report with ``reverse("analytics_reports:campaign", args=[campaign.pk
 from datetime import date, timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, render
-from django.urls import path
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
-from analytics.reports import Counts, campaign_lift, campaign_report, top_campaigns
+from analytics.reports import Counts, campaign_lift, campaign_report, computed_at, top_campaigns
+from analytics.rollups import rollups_refresh
 from analytics.stats import Comparison
 from campaigns.models import Campaign
 
@@ -42,19 +45,27 @@ class DateRangeForm(forms.Form):
         return data
 
 
+NO_DATA = ""  # a cell with no data: empty, as in the CSV and XLSX exports (null in JSON)
+
+
 def pct(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value * 100:.{digits}f}%"
+    return NO_DATA if value is None else f"{value * 100:.{digits}f}%"
 
 
-def counts_row(label: str, counts: Counts, conversion_rate: float | None = None) -> dict:
-    rate = counts.conversion_rate if conversion_rate is None else conversion_rate
+def counts_row(label: str, counts: Counts, *, per_customer: bool = True) -> dict:
+    """A slice's numbers, formatted. ``per_customer=False`` (platforms: customers are counted
+    per send, not per device) leaves targeted and the conversion rate without data."""
     numbers = ("targeted", "sent", "delivered", "failed", "skipped", "pending", "opened",
-               "conversions")
-    return {
+               "conversions", "untargeted_conversions")
+    row = {
         "label": label, **{name: f"{getattr(counts, name):,}" for name in numbers},
-        "open_rate": pct(counts.open_rate), "conversion_rate": pct(rate),
+        "open_rate": pct(counts.open_rate), "conversion_rate": pct(counts.conversion_rate),
         "revenue": f"{counts.revenue:,.2f}",
+        "untargeted_revenue": f"{counts.untargeted_revenue:,.2f}",
     }
+    if not per_customer:
+        row.update(targeted=NO_DATA, conversion_rate=NO_DATA)
+    return row
 
 
 def comparison_row(label: str, comparison: Comparison | None) -> dict | None:
@@ -71,7 +82,7 @@ def comparison_row(label: str, comparison: Comparison | None) -> dict | None:
 
 def _p_value(p: float | None) -> str:
     if p is None:
-        return "–"
+        return NO_DATA
     return "< 0.0001" if p < 0.0001 else f"{p:.4f}"
 
 
@@ -101,13 +112,13 @@ def _report_context(report, lift) -> dict:
     reasons = [("failed", reason, n) for reason, n in report.totals.failed_by_reason.items()]
     reasons += [("skipped", reason, n) for reason, n in report.totals.skipped_by_reason.items()]
     return {
-        "report": report,
-        "totals_rows": [counts_row("All", report.totals, report.conversion_rate)],
+        "report": report, "computed_at": report.computed_at,
+        "totals_rows": [counts_row("All", report.totals)],
         "steps": [counts_row(s.label, s.counts) for s in report.steps],
         "variants": [counts_row(f"{v.label} ({_step_label(report, v.step_id)})", v.counts)
                      for v in report.variants],
         # Customers are counted per send, not per device: no "targeted" per platform.
-        "platforms": [{**counts_row(p.label, p.counts), "targeted": "–"}
+        "platforms": [counts_row(p.label, p.counts, per_customer=False)
                       for p in report.platforms],
         "reasons": sorted(reasons, key=lambda r: (r[0], -r[2], r[1])),
         "ab_tests": [{"test": t, "comparison": comparison_row(
@@ -135,14 +146,33 @@ def reports_index_view(request):
     context = {
         **admin.site.each_context(request), "title": "Campaign reports",
         "since": since, "until": until,
-        "rows": [{"campaign_id": r.campaign_id, **counts_row(r.name, r.counts, r.conversion_rate)}
+        "rows": [{"campaign_id": r.campaign_id, **counts_row(r.name, r.counts)}
                  for r in ranked],
         "campaigns": Campaign.objects.order_by("-created_at", "-pk")[:INDEX_LIMIT],
+        "computed_at": computed_at(),
     }
     return render(request, "analytics/reports_index.html", context)
 
 
+@staff_member_required
+@require_POST
+def refresh_view(request):
+    """Bring the rollups up to date now, then back to the page that asked."""
+    _require_view(request)
+    rebuilt = rollups_refresh()
+    if rebuilt is None:
+        messages.info(request, "A refresh is running right now: its numbers show in a moment.")
+    else:
+        messages.success(request, f"Rollups refreshed ({rebuilt} day(s) rebuilt).")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = reverse("analytics_reports:index")
+    return redirect(target)
+
+
 urlpatterns = [
     path("", reports_index_view, name="index"),
+    path("refresh/", refresh_view, name="refresh"),
     path("campaigns/<int:campaign_id>/", campaign_report_view, name="campaign"),
 ]

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 
-from analytics.models import DeliveryDay, TransitionDay
+from analytics.models import DeliveryDay, RollupState, TransitionDay
 from audiences.models import Customer, Stage, StageTransition
 from campaigns.models import Campaign
 from notifications.models import Delivery, Device
@@ -57,6 +57,12 @@ class JourneyMap:
     matrix: dict[str, dict[str, int]]  # matrix[from_stage][to_stage]
     forward_transitions: int
     campaigns: list[CampaignAttribution]  # most transitions first
+    computed_at: datetime | None = None
+
+
+def computed_at() -> datetime | None:
+    """When the rollups every report reads were last refreshed (None: never)."""
+    return RollupState.objects.filter(pk=1).values_list("refreshed_at", flat=True).first()
 
 
 @contextmanager
@@ -107,7 +113,7 @@ def journey_map(*, since, until, attribution_window=DEFAULT_ATTRIBUTION_WINDOW) 
     forward = sum(matrix[a][b] for a in STAGES for b in STAGES if STAGE_RANK[b] > STAGE_RANK[a])
     return JourneyMap(since, until, attribution_window, days, stages, matrix, forward,
                       campaigns_before_forward(since=since, until=until,
-                                               window=attribution_window))
+                                               window=attribution_window), computed_at())
 
 
 # Each exit in the range, with when the customer entered that stage: their previous transition,
@@ -200,6 +206,7 @@ class DeliveryHealth:
     days: list[HealthDay]
     inactive_devices: int  # now, whatever the range
     inactive_by_reason: dict[str, int]
+    computed_at: datetime | None = None
 
     @property
     def failure_rate(self) -> float | None:
@@ -234,6 +241,7 @@ def delivery_health(*, since, until) -> DeliveryHealth:
         since, until, sum(d.sent for d in days), sum(d.failed for d in days),
         sum(d.skipped for d in days), _by_count(failed_by), _by_count(skipped_by), days,
         sum(inactive.values()), _by_count({k or "unknown": v for k, v in inactive.items()}),
+        computed_at(),
     )
 
 

@@ -11,14 +11,20 @@ from decimal import Decimal
 
 from django.db.models import Q, Sum
 
-from analytics.journey import DeliveryHealth, JourneyMap, delivery_health, journey_map
+from analytics.journey import (
+    DeliveryHealth,
+    JourneyMap,
+    computed_at,
+    delivery_health,
+    journey_map,
+)
 from analytics.models import AudienceDay, ConversionDay, DeliveryDay, EnrollmentDay
 from analytics.stats import Comparison, compare_proportions, rate
 from campaigns.models import Campaign, Step, Variant
 
 __all__ = [
     "CampaignReport", "DeliveryHealth", "JourneyMap", "Lift", "campaign_lift", "campaign_report",
-    "campaign_report_days", "delivery_health", "journey_map", "top_campaigns",
+    "campaign_report_days", "computed_at", "delivery_health", "journey_map", "top_campaigns",
 ]
 
 TREATMENT, HOLDOUT, CONTROL = "treatment", "holdout", "control"
@@ -38,8 +44,12 @@ class Counts:
     skipped: int = 0
     pending: int = 0  # queued or being sent
     opened: int = 0
-    conversions: int = 0
-    revenue: Decimal = Decimal("0")
+    conversions: int = 0  # treatment conversions credited to a message sent here
+    revenue: Decimal = Decimal("0")  # of those conversions
+    # Treatment customers who converted without ever being targeted (no message was credited):
+    # counted apart, never inside a rate.
+    untargeted_conversions: int = 0
+    untargeted_revenue: Decimal = Decimal("0")
     failed_by_reason: dict[str, int] = field(default_factory=dict)
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
 
@@ -53,8 +63,17 @@ class Counts:
 
     @property
     def conversion_rate(self) -> float | None:
-        """Conversions per targeted customer."""
+        """Conversions credited to a message / customers targeted (once per send). The one
+        definition used by every slice, page, API response and export."""
         return rate(self.conversions, self.targeted)
+
+    def add_conversions(self, n: int, revenue, *, targeted: bool) -> None:
+        if targeted:
+            self.conversions += n
+            self.revenue += Decimal(revenue or 0)
+        else:
+            self.untargeted_conversions += n
+            self.untargeted_revenue += Decimal(revenue or 0)
 
     def add_deliveries(self, row: dict) -> None:
         n, status, reason = row["n"], row["status"], row["reason"] or "unknown"
@@ -111,11 +130,7 @@ class CampaignReport:
     variants: list[Slice]
     platforms: list[Slice]
     ab_tests: list[AbTest]
-
-    @property
-    def conversion_rate(self) -> float | None:
-        """Treatment conversions per treatment customer enrolled in the range."""
-        return rate(self.totals.conversions, self.enrolled.get(TREATMENT, 0))
+    computed_at: datetime | None = None  # when the rollups were last refreshed
 
 
 def _day_filter(since: date | None, until: date | None) -> Q:
@@ -163,22 +178,32 @@ def campaign_report(*, campaign, since=None, until=None) -> CampaignReport:
     platform_slices = [Slice(kind, kind, counts) for kind, counts in sorted(platforms.items())]
     return CampaignReport(
         campaign.pk, campaign.name, since, until, totals, enrolled, step_slices, variant_slices,
-        platform_slices, _ab_tests(campaign, step_slices, variant_slices),
+        platform_slices, _ab_tests(campaign, step_slices, variant_slices), computed_at(),
     )
+
+
+
+def _treatment_conversions(q: Q, key: str) -> list[dict]:
+    """Treatment conversions and revenue per ``key``, split by whether a message was credited
+    (``targeted``)."""
+    rows = ConversionDay.objects.filter(q, group=TREATMENT).values(key).annotate(
+        n=Sum("conversions"), revenue=Sum("revenue"))
+    return [{**row, "targeted": True} for row in rows.filter(step_id__isnull=False)] + [
+        {**row, "targeted": False} for row in rows.filter(step_id__isnull=True)]
 
 
 def _add_conversions(q: Q, totals: Counts, steps, variants, platforms) -> None:
     rows = ConversionDay.objects.filter(q, group=TREATMENT).values(
         "step_id", "variant_id", "kind").annotate(n=Sum("conversions"), revenue=Sum("revenue"))
     for row in rows:
-        targets = [totals, platforms[row["kind"] or NO_DEVICE]]
-        if row["step_id"] is not None:
-            targets.append(steps[row["step_id"]])
+        if row["step_id"] is None:  # no message credited: the customer was never targeted
+            totals.add_conversions(row["n"], row["revenue"], targeted=False)
+            continue
+        targets = [totals, platforms[row["kind"] or NO_DEVICE], steps[row["step_id"]]]
         if row["variant_id"] is not None:
             targets.append(variants[row["variant_id"]])
         for counts in targets:
-            counts.conversions += row["n"]
-            counts.revenue += Decimal(row["revenue"] or 0)
+            counts.add_conversions(row["n"], row["revenue"], targeted=True)
 
 
 def _labelled(campaign, steps: dict, variants: dict) -> tuple[list[Slice], list[Slice]]:
@@ -255,6 +280,7 @@ class Lift:
     groups: dict[str, GroupRate]
     vs_holdout: Comparison | None
     vs_control: Comparison | None
+    computed_at: datetime | None = None
 
 
 def campaign_lift(*, campaign) -> Lift:
@@ -278,7 +304,8 @@ def campaign_lift(*, campaign) -> Lift:
         return compare_proportions(treatment.conversions, treatment.enrolled,
                                    other.conversions, other.enrolled)
 
-    return Lift(campaign.pk, groups, against(groups[HOLDOUT]), against(groups[CONTROL]))
+    return Lift(campaign.pk, groups, against(groups[HOLDOUT]), against(groups[CONTROL]),
+                computed_at())
 
 
 @dataclass
@@ -286,11 +313,7 @@ class CampaignRank:
     campaign_id: int
     name: str
     counts: Counts
-    enrolled: int
-
-    @property
-    def conversion_rate(self) -> float | None:
-        return rate(self.counts.conversions, self.enrolled)
+    enrolled: int  # treatment enrollments that entered in the range
 
 
 def top_campaigns(*, since=None, until=None, limit: int = 10) -> list[CampaignRank]:
@@ -301,10 +324,9 @@ def top_campaigns(*, since=None, until=None, limit: int = 10) -> list[CampaignRa
         counts[row["campaign_id"]].add_deliveries(row)
     for row in AudienceDay.objects.filter(q).values("campaign_id").annotate(n=Sum("targeted")):
         counts[row["campaign_id"]].targeted += row["n"]
-    for row in ConversionDay.objects.filter(q, group=TREATMENT).values("campaign_id").annotate(
-            n=Sum("conversions"), revenue=Sum("revenue")):
-        counts[row["campaign_id"]].conversions += row["n"]
-        counts[row["campaign_id"]].revenue += Decimal(row["revenue"] or 0)
+    for row in _treatment_conversions(q, "campaign_id"):
+        counts[row["campaign_id"]].add_conversions(row["n"], row["revenue"],
+                                                   targeted=row["targeted"])
     enrolled = dict(EnrollmentDay.objects.filter(q, group=TREATMENT).values(
         "campaign_id").annotate(n=Sum("entered")).values_list("campaign_id", "n"))
     ranked = sorted(counts.items(), key=lambda item: (
@@ -339,8 +361,6 @@ def campaign_report_days(*, campaign, since=None, until=None, after: date | None
         by_day[row["day"]].add_deliveries(row)
     for row in AudienceDay.objects.filter(q).values("day").annotate(n=Sum("targeted")):
         by_day[row["day"]].targeted += row["n"]
-    for row in ConversionDay.objects.filter(q, group=TREATMENT).values("day").annotate(
-            n=Sum("conversions"), revenue=Sum("revenue")):
-        by_day[row["day"]].conversions += row["n"]
-        by_day[row["day"]].revenue += Decimal(row["revenue"] or 0)
+    for row in _treatment_conversions(q, "day"):
+        by_day[row["day"]].add_conversions(row["n"], row["revenue"], targeted=row["targeted"])
     return [ReportDay(day, by_day[day]) for day in days]

@@ -10,13 +10,22 @@ builds them in memory; raw deliveries and events go through analytics.exports in
   stage and day (entries, exits), per stage-to-stage transition, and per campaign that preceded
   forward moves (the ``section`` column says which). It covers every customer: no campaign."""
 
-from datetime import date, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from analytics.exports import ExportError, ExportFilter
-from analytics.reports import campaign_report, campaign_report_days, journey_map, top_campaigns
+from analytics.reports import (
+    campaign_lift,
+    campaign_report,
+    campaign_report_days,
+    computed_at,
+    journey_map,
+    top_campaigns,
+)
 from campaigns.models import Campaign
 
 REPORT_NAMES = ("campaign_report", "journey_map")
@@ -30,8 +39,17 @@ COUNT_COLUMNS = (
     ("skipped", widgets.IntegerWidget), ("pending", widgets.IntegerWidget),
     ("opened", widgets.IntegerWidget), ("open_rate", widgets.FloatWidget),
     ("conversions", widgets.IntegerWidget), ("conversion_rate", widgets.FloatWidget),
-    ("revenue", widgets.DecimalWidget), ("failed_by_reason", widgets.CharWidget),
+    ("revenue", widgets.DecimalWidget), ("untargeted_conversions", widgets.IntegerWidget),
+    ("untargeted_revenue", widgets.DecimalWidget), ("failed_by_reason", widgets.CharWidget),
     ("skipped_by_reason", widgets.CharWidget),
+)
+# Lift rows: the campaign's groups (enrolled, conversions, revenue, conversions per enrolled
+# customer) and the treatment's comparisons with the holdout and the control group.
+LIFT_COLUMNS = (
+    ("enrolled", widgets.IntegerWidget), ("group_rate", widgets.FloatWidget),
+    ("absolute_lift", widgets.FloatWidget), ("relative_lift", widgets.FloatWidget),
+    ("ci_low", widgets.FloatWidget), ("ci_high", widgets.FloatWidget),
+    ("p_value", widgets.FloatWidget),
 )
 
 
@@ -50,7 +68,8 @@ CampaignReportResource = _resource(
     (("campaign_id", widgets.IntegerWidget), ("campaign", widgets.CharWidget),
      ("since", widgets.DateWidget), ("until", widgets.DateWidget),
      ("breakdown", widgets.CharWidget), ("key", widgets.CharWidget),
-     ("label", widgets.CharWidget), *COUNT_COLUMNS),
+     ("label", widgets.CharWidget), *COUNT_COLUMNS, *LIFT_COLUMNS,
+     ("computed_at", widgets.CharWidget)),
 )
 JourneyMapResource = _resource(
     "JourneyMapResource", "The journey map's rows: stages, days, transitions, campaigns.",
@@ -68,40 +87,65 @@ def _reasons(by_reason: dict[str, int]) -> str:
     return "; ".join(f"{reason}: {n}" for reason, n in by_reason.items())
 
 
-def _counts(counts) -> dict:
+def _counts(counts, *, per_customer: bool = True) -> dict:
+    """A slice's numbers. ``per_customer=False`` (platforms: customers are counted per send, not
+    per device) leaves targeted and the conversion rate without data."""
     return {
-        "targeted": counts.targeted, "sent": counts.sent, "delivered": counts.delivered,
-        "failed": counts.failed, "skipped": counts.skipped, "pending": counts.pending,
-        "opened": counts.opened, "open_rate": counts.open_rate,
-        "conversions": counts.conversions, "conversion_rate": counts.conversion_rate,
-        "revenue": counts.revenue, "failed_by_reason": _reasons(counts.failed_by_reason),
+        "targeted": counts.targeted if per_customer else None, "sent": counts.sent,
+        "delivered": counts.delivered, "failed": counts.failed, "skipped": counts.skipped,
+        "pending": counts.pending, "opened": counts.opened, "open_rate": counts.open_rate,
+        "conversions": counts.conversions,
+        "conversion_rate": counts.conversion_rate if per_customer else None,
+        "revenue": counts.revenue, "untargeted_conversions": counts.untargeted_conversions,
+        "untargeted_revenue": counts.untargeted_revenue,
+        "failed_by_reason": _reasons(counts.failed_by_reason),
         "skipped_by_reason": _reasons(counts.skipped_by_reason),
     }
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    """When the numbers were computed, as ISO 8601 text in UTC (Excel cells hold no zone)."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
+
+
+def _lift_rows(head: dict, lift) -> list[dict]:
+    rows = [{**head, "breakdown": "lift", "key": g.group, "label": g.group,
+             "enrolled": g.enrolled, "conversions": g.conversions, "revenue": g.revenue,
+             "group_rate": g.rate} for g in lift.groups.values()]
+    for key, comparison in (("vs_holdout", lift.vs_holdout), ("vs_control", lift.vs_control)):
+        if comparison is not None:
+            rows.append({**head, "breakdown": "lift", "key": key, "label": key,
+                         "absolute_lift": comparison.absolute_lift,
+                         "relative_lift": comparison.relative_lift,
+                         "ci_low": comparison.ci_low, "ci_high": comparison.ci_high,
+                         "p_value": comparison.p_value})
+    return rows
 
 
 def campaign_report_rows(filters: ExportFilter) -> list[dict]:
     since, until = filters.since, filters.until
     period = {"since": since, "until": until}
     if filters.campaign_id is None:
-        return [{"campaign_id": rank.campaign_id, "campaign": rank.name, **period,
+        stamp = {"computed_at": _stamp(computed_at())}
+        return [{"campaign_id": rank.campaign_id, "campaign": rank.name, **period, **stamp,
                  "breakdown": "campaign", "key": str(rank.campaign_id), "label": rank.name,
-                 **_counts(rank.counts), "conversion_rate": rank.conversion_rate}
+                 **_counts(rank.counts)}
                 for rank in top_campaigns(since=since, until=until, limit=ALL_CAMPAIGNS_LIMIT)]
     campaign = Campaign.objects.filter(pk=filters.campaign_id).first()
     if campaign is None:
         raise ExportError(f"There is no campaign {filters.campaign_id}.")
     report = campaign_report(campaign=campaign, since=since, until=until)
-    head = {"campaign_id": campaign.pk, "campaign": campaign.name, **period}
-    rows = [{**head, "breakdown": "total", "key": "", "label": "All",
-             **_counts(report.totals), "conversion_rate": report.conversion_rate}]
+    head = {"campaign_id": campaign.pk, "campaign": campaign.name, **period,
+            "computed_at": _stamp(report.computed_at)}
+    rows = [{**head, "breakdown": "total", "key": "", "label": "All", **_counts(report.totals)}]
     rows += [{**head, "breakdown": "day", "key": day.day.isoformat(),
               "label": day.day.isoformat(), **_counts(day.counts)}
              for day in _all_days(campaign, since, until, campaign_report_days)]
     for breakdown, slices in (("step", report.steps), ("variant", report.variants),
                               ("platform", report.platforms)):
         rows += [{**head, "breakdown": breakdown, "key": s.key, "label": s.label,
-                  **_counts(s.counts)} for s in slices]
-    return rows
+                  **_counts(s.counts, per_customer=breakdown != "platform")} for s in slices]
+    return rows + _lift_rows(head, campaign_lift(campaign=campaign))
 
 
 def _all_days(campaign, since, until, campaign_report_days) -> list:
@@ -152,10 +196,24 @@ def report_export(*, name: str, file_format: str, filters: ExportFilter) -> byte
                           f"{', '.join(REPORT_FORMATS)}.")
     resource_class, rows = REPORTS[name]
     file_type = REPORT_FORMATS[file_format]()
-    dataset = resource_class().export(
-        rows(filters), force_native_type=file_type.is_binary())  # numbers stay numbers in XLSX
+    # Numbers stay numbers in XLSX and JSON; CSV writes them as text anyway. No data is an
+    # empty cell in CSV and XLSX (as on the report page) and null in JSON.
+    native = file_format != "csv"
+    dataset = resource_class().export(rows(filters), force_native_type=native)
+    if file_format == "json":
+        records = [dict(zip(dataset.headers, row, strict=True)) for row in dataset]
+        return json.dumps(records, default=_json_value, ensure_ascii=False).encode()
     data = file_type.export_data(dataset)
     return data if isinstance(data, bytes) else data.encode()
+
+
+def _json_value(value):
+    """Decimals (revenue) as JSON numbers, days and times as ISO 8601 text."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def report_content_type(file_format: str) -> str:

@@ -13,6 +13,7 @@ FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 MAX_RANGE_DAYS = 366  # per-day series: the journey map and delivery health answer one row a day
 DEFAULT_RANGE_DAYS = 30
 PAGE_LIMIT_MAX = 1000
+COMPUTED_AT_HELP = "When the rollups behind these numbers were last refreshed (null: never)."
 
 
 def _day_in_span(value: date) -> date:
@@ -88,11 +89,18 @@ class CountsSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
     pending = serializers.IntegerField(help_text="Queued or being sent.")
     opened = serializers.IntegerField()
-    conversions = serializers.IntegerField(help_text="Treatment conversions attributed here.")
-    revenue = serializers.DecimalField(max_digits=16, decimal_places=2)
+    conversions = serializers.IntegerField(
+        help_text="Treatment conversions credited to a message sent here.")
+    revenue = serializers.DecimalField(max_digits=16, decimal_places=2, coerce_to_string=False,
+                                       help_text="Revenue of those conversions.")
+    untargeted_conversions = serializers.IntegerField(
+        help_text="Treatment conversions of customers never targeted: outside every rate.")
+    untargeted_revenue = serializers.DecimalField(max_digits=16, decimal_places=2,
+                                                  coerce_to_string=False)
     open_rate = serializers.FloatField(allow_null=True, help_text="opened / sent")
     delivery_rate = serializers.FloatField(allow_null=True, help_text="delivered / sent")
-    conversion_rate = serializers.FloatField(allow_null=True, help_text="conversions / targeted")
+    conversion_rate = serializers.FloatField(
+        allow_null=True, help_text="conversions / targeted; null when nobody was targeted")
     failed_by_reason = serializers.DictField(child=serializers.IntegerField())
     skipped_by_reason = serializers.DictField(child=serializers.IntegerField())
 
@@ -136,8 +144,7 @@ class CampaignReportSerializer(serializers.Serializer):
     totals = CountsSerializer()
     enrolled = serializers.DictField(child=serializers.IntegerField(),
                                      help_text="Enrollments that entered in the range, by group.")
-    conversion_rate = serializers.FloatField(
-        allow_null=True, help_text="Treatment conversions / treatment enrollments.")
+    computed_at = serializers.DateTimeField(allow_null=True, help_text=COMPUTED_AT_HELP)
     steps = SliceSerializer(many=True)
     variants = SliceSerializer(many=True)
     platforms = SliceSerializer(many=True)
@@ -148,11 +155,12 @@ class GroupRateSerializer(serializers.Serializer):
     group = serializers.CharField()
     enrolled = serializers.IntegerField()
     conversions = serializers.IntegerField()
-    revenue = serializers.DecimalField(max_digits=16, decimal_places=2)
-    rate = serializers.FloatField(allow_null=True)
+    revenue = serializers.DecimalField(max_digits=16, decimal_places=2, coerce_to_string=False)
+    rate = serializers.FloatField(allow_null=True, help_text="conversions / enrolled")
 
 
 class LiftSerializer(serializers.Serializer):
+    computed_at = serializers.DateTimeField(allow_null=True, help_text=COMPUTED_AT_HELP)
     campaign_id = serializers.IntegerField()
     groups = serializers.DictField(child=GroupRateSerializer())
     vs_holdout = ComparisonSerializer(allow_null=True, help_text="Treatment against holdout.")
@@ -180,6 +188,7 @@ class CampaignAttributionSerializer(serializers.Serializer):
 
 
 class JourneyMapSerializer(serializers.Serializer):
+    computed_at = serializers.DateTimeField(allow_null=True, help_text=COMPUTED_AT_HELP)
     since = serializers.DateField()
     until = serializers.DateField()
     days = serializers.ListField(child=serializers.DateField())
@@ -194,8 +203,7 @@ class CampaignRankSerializer(serializers.Serializer):
     campaign_id = serializers.IntegerField()
     name = serializers.CharField()
     counts = CountsSerializer()
-    enrolled = serializers.IntegerField()
-    conversion_rate = serializers.FloatField(allow_null=True)
+    enrolled = serializers.IntegerField(help_text="Treatment enrollments entered in the range.")
 
 
 class HealthDaySerializer(serializers.Serializer):
@@ -207,6 +215,7 @@ class HealthDaySerializer(serializers.Serializer):
 
 
 class DeliveryHealthSerializer(serializers.Serializer):
+    computed_at = serializers.DateTimeField(allow_null=True, help_text=COMPUTED_AT_HELP)
     since = serializers.DateField()
     until = serializers.DateField()
     sent = serializers.IntegerField()
@@ -228,3 +237,4 @@ class ReportDaySerializer(serializers.Serializer):
 class ReportDayPageSerializer(serializers.Serializer):
     results = ReportDaySerializer(many=True)
     next = serializers.CharField(allow_null=True, help_text="The next page's URL, or null.")
+    computed_at = serializers.DateTimeField(allow_null=True, help_text=COMPUTED_AT_HELP)

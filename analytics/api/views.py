@@ -31,6 +31,14 @@ class AnalyticsApiView(APIView):
     required_scopes = {"GET": ApiKey.Scope.ANALYTICS_READ}
     query_serializer: type = s.RangeQuerySerializer
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Every answer says when the rollups behind it were computed (lists too, by header).
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code == 200:
+            moment = reports.computed_at()
+            response["X-Computed-At"] = moment.isoformat() if moment else ""
+        return response
+
     def query(self, request) -> dict:
         # A plain dict: from a QueryDict, DRF reads "?until=" as if until were not given.
         serializer = self.query_serializer(data=request.query_params.dict(),
@@ -76,7 +84,7 @@ class CampaignReportDaysView(AnalyticsApiView):
             params = {k: v for k, v in request.query_params.items() if k != "after"}
             params["after"] = days[-1].day.isoformat()
             next_url = request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
-        page = {"results": days, "next": next_url}
+        page = {"results": days, "next": next_url, "computed_at": reports.computed_at()}
         return Response(s.ReportDayPageSerializer(page).data)
 
 

@@ -44,7 +44,7 @@ def test_totals_count_customers_deliveries_reasons_and_treatment_conversions(wor
     assert report.totals.skipped_by_reason == {"frequency_capped": 1, "opted_out": 1}
     assert report.totals.open_rate == pytest.approx(3 / 6)
     assert report.enrolled == {"treatment": 6, "holdout": 2}
-    assert report.conversion_rate == pytest.approx(2 / 6)
+    assert report.totals.conversion_rate == pytest.approx(2 / 8)  # per targeted customer
 
 
 def test_per_step_variant_and_platform(world):
@@ -78,7 +78,7 @@ def test_a_date_range_reads_only_its_days(world):
         "targeted": 2, "sent": 2, "delivered": 0, "failed": 0, "skipped": 0, "opened": 1,
         "conversions": 1, "revenue": Decimal("30.00")}
     assert report.enrolled == {}
-    assert report.conversion_rate is None
+    assert report.totals.conversion_rate == pytest.approx(1 / 2)
 
 
 def test_ab_winner_is_not_called_on_a_handful_of_customers(world):
@@ -129,7 +129,8 @@ def test_top_campaigns_rank_by_conversions(world):
 
     assert [(t.name, t.counts.conversions, t.counts.sent) for t in top] == [
         ("Spring offer", 2, 6), ("Quiet one", 0, 1)]
-    assert top[0].conversion_rate == pytest.approx(2 / 6)
+    assert top[0].counts.conversion_rate == pytest.approx(2 / 8)
+    assert top[0].enrolled == 6
     assert len(top_campaigns(since=D1, until=D2, limit=1)) == 1
 
 
