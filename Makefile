@@ -43,8 +43,13 @@ migrate: venv
 	$(PY) manage.py migrate --noinput
 
 run: migrate
+ifeq ($(DEMO),0)
+	@echo "DEMO=0: no demo data and no demo campaigns; create a login with: $(PY) manage.py createsuperuser"
+	DEMO=0 DEMO_WEBPUSH_SINK=0 exec $(PY) -m journeyhub.devserver
+else
 	$(PY) manage.py seed_demo
 	exec $(PY) -m journeyhub.devserver
+endif
 
 test: venv
 	JOURNEYHUB_VAR_DIR="$${JOURNEYHUB_VAR_DIR:-$(TEST_VAR_DIR)}" $(PY) -m pytest $(PYTEST_ARGS)

@@ -209,6 +209,11 @@ class DeliveryHealth:
     computed_at: datetime | None = None
 
     @property
+    def dead_tokens(self) -> int:
+        """Devices deactivated by a dead-token failure in the range."""
+        return sum(day.dead_tokens for day in self.days)
+
+    @property
     def failure_rate(self) -> float | None:
         attempted = self.sent + self.failed
         return self.failed / attempted if attempted else None

@@ -164,9 +164,11 @@ def port_open(port: int) -> bool:
 
 def banner(port: int) -> list[str]:
     username, password = DEMO_LOGIN
+    login = ("your superuser's login" if os.environ.get("DEMO") == "0"
+             else f"admin login: {username} / {password}")
     return [
         "",
-        f"JourneyHub is running: http://{HOST}:{port}/  (admin login: {username} / {password})",
+        f"JourneyHub is running: http://{HOST}:{port}/  ({login})",
         f"  API docs: http://{HOST}:{port}/api/docs/",
         f"  processes: web (runserver), worker (queues {WORKER_QUEUES}), beat (DatabaseScheduler)",
         "  Ctrl-C stops all three.",

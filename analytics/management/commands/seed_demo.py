@@ -14,10 +14,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
+from analytics.models import ConversionDay, DeliveryDay
 from analytics.rollups import rollups_rebuild
 from audiences import demo as audiences_demo
 from audiences.demo_data import external_id
 from campaigns.demo import campaigns_seed
+from campaigns.demo_history import history_seed
 from notifications import demo as notifications_demo
 from notifications.demo_sink import demo_inboxes_attach, demo_vapid_ensure
 from notifications.models import Device, Send, Template
@@ -60,7 +62,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Templates: {notifications_demo.templates_seed()} new.")
         campaigns = campaigns_seed()
         self.stdout.write(f"Campaigns: {len(campaigns)} new, one per lifecycle stage.")
-        if timings.rows.get("customers"):
+        history = history_seed()
+        if history:
+            self.stdout.write(f"Campaign history: {history[1]} past weekly runs since "
+                              f"{history[0]:%Y-%m-%d}.")
+        if timings.rows.get("customers") or history:
             self._rollups()
         self._demo_sink(customers)
         self._demo_admin(admin_password)
@@ -70,7 +76,9 @@ class Command(BaseCommand):
         changed since it last ran, so the history is rolled up here once."""
         until = timezone.now().date()
         days = rollups_rebuild(since=until - timedelta(days=ROLLUP_HISTORY_DAYS), until=until)
-        self.stdout.write(f"Analytics rollups: {days} days of demo history.")
+        rows = DeliveryDay.objects.count() + ConversionDay.objects.count()
+        self.stdout.write(f"Analytics rollups: {days} days of demo history rebuilt "
+                          f"({rows} delivery and conversion rollup rows).")
 
     def _demo_sink(self, customers: int) -> None:
         """In demo mode the first demo web devices subscribe to this server's own Web Push sink,
