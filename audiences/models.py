@@ -2,7 +2,9 @@ import hashlib
 import secrets
 import zoneinfo
 from functools import lru_cache
+from urllib.parse import quote
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -113,6 +115,11 @@ class Customer(models.Model):
         if self.bucket is None:
             self.bucket = customer_bucket(self.external_id)
         super().save(*args, **kwargs)
+
+    @property
+    def referral_link(self) -> str:
+        """The customer's referral link: settings.REFERRAL_LINK with their code in it."""
+        return settings.REFERRAL_LINK.replace("{code}", quote(self.referral_code, safe=""))
 
     @property
     def full_name(self) -> str:

@@ -4,12 +4,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audiences.models import Customer, Event, Topic, TopicOptOut, customer_bucket
+from audiences.models import (
+    Customer,
+    Event,
+    StageTransition,
+    Topic,
+    TopicOptOut,
+    customer_bucket,
+)
 from audiences.signals import event_tracked
 from audiences.stages import stage_rules_apply_to_events
 
@@ -18,6 +26,9 @@ CUSTOMER_TOKEN_SALT = "journeyhub.customer-token"
 # batch; inactivity rules and segments count in days, so a minute is invisible to them.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 REFERRAL_SIGNUP_EVENT = "referral_signup"  # recorded on the referrer when a referee signs up
+REFERRAL_LINK_OPENED_EVENT = "referral_link_opened"  # on the referrer, once per opener
+# On the referrer, once per referee: the referee's first move into the conversion stage.
+REFERRAL_CONVERTED_EVENT = "referral_converted"
 CUSTOMER_FIELDS = (
     "first_name", "last_name", "email", "locale", "time_zone", "attributes", "push_opt_out",
 )
@@ -69,6 +80,43 @@ def referral_record(*, customer: Customer, referral_code: str) -> Customer | Non
                 properties={"referred_customer": customer.external_id},
                 client_event_id=f"referral:{customer.external_id}")
     return referrer
+
+
+def referral_link_opened_record(*, customer: Customer, referral_code: str) -> "EventResult":
+    """``customer`` (the app's, known or anonymous) opened the referral link holding
+    ``referral_code``: record REFERRAL_LINK_OPENED_EVENT on its owner, once per opener."""
+    referrer = Customer.objects.filter(referral_code=referral_code.strip().upper()).first()
+    if referrer is None:
+        raise ValidationError({"code": "No customer has this referral code."})
+    if referrer.pk == customer.pk:
+        raise ValidationError({"code": "This is the customer's own referral link."})
+    return event_track(customer=referrer, name=REFERRAL_LINK_OPENED_EVENT,
+                       properties={"opened_by": customer.external_id},
+                       client_event_id=f"referral-link:{customer.external_id}")
+
+
+def referral_converted_record(*, customer_id: int, transition_id: int | None) -> bool:
+    """A customer moved into the conversion stage: when someone referred them, record
+    REFERRAL_CONVERTED_EVENT on the referrer with the revenue of the event that moved them
+    (its settings.REFERRAL_REVENUE_PROPERTY), the first time only. Returns whether recorded."""
+    customer = Customer.objects.filter(pk=customer_id).select_related("referred_by").first()
+    if customer is None or customer.referred_by is None:
+        return False
+    transition = StageTransition.objects.filter(pk=transition_id).select_related("event").first()
+    properties = transition.event.properties if transition and transition.event else {}
+    revenue = _revenue(properties.get(settings.REFERRAL_REVENUE_PROPERTY))
+    result = event_track(customer=customer.referred_by, name=REFERRAL_CONVERTED_EVENT,
+                         properties={"referred_customer": customer.external_id,
+                                     "revenue": revenue},
+                         client_event_id=f"referral-converted:{customer.external_id}")
+    return result.status == "created"
+
+
+def _revenue(value) -> float:
+    try:
+        return round(float(value), 2) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def customer_get_or_create_locked(external_id: str) -> tuple[Customer, bool]:

@@ -272,6 +272,18 @@ PUSH_BACKEND = env_str("PUSH_BACKEND", "notifications.providers.real.ProviderBac
 # shape for several apps per platform; the single-app variables below fill "default".
 PUSH_APPS = push_apps_from_env()
 
+# Each customer's referral link (``customer.referral_link`` in templates): {code} is replaced by
+# their referral code, wherever it stands, e.g. "https://example.com/invite?ref={code}" or
+# "https://example.com/r/{code}". The link leads to your site or app, which reports the opening
+# (POST /api/v1/me/referrals/opened/) and signs the friend up with referred_by_code.
+REFERRAL_LINK = env_str("REFERRAL_LINK", "https://example.com/invite?ref={code}")
+if "{code}" not in REFERRAL_LINK or not REFERRAL_LINK.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        "REFERRAL_LINK must be an http(s) URL holding {code}, e.g. https://example.com/r/{code}.")
+# The property of the event that moved a referred customer into the conversion stage (e.g. a
+# purchase's "total") recorded as the revenue of referral_converted on their referrer.
+REFERRAL_REVENUE_PROPERTY = env_str("REFERRAL_REVENUE_PROPERTY", "total")
+
 # Demo mode (on with DEBUG): demo web devices subscribe to a sink on this server, which decrypts
 # what the real Web Push code sends. seed_demo writes the VAPID keys it uses to var/.
 DEMO_WEBPUSH_SINK = env_bool("DEMO_WEBPUSH_SINK", DEBUG)

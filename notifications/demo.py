@@ -335,7 +335,7 @@ DEMO_TEMPLATES = [
      "title": "Glad you liked it, {{ customer.first_name|default:'friend' }}!",
      "body": "Share your code {{ customer.referral_code }}: your friends get 10% off their "
              "first order, and so do you.",
-     "url": "/invite/{{ customer.referral_code }}"},
+     "url": "{{ customer.referral_link }}"},
 ]
 
 

@@ -56,6 +56,7 @@ def customer_context(customer: Customer) -> dict:
         "time_zone": customer.time_zone,
         "stage": customer.stage,
         "referral_code": customer.referral_code,
+        "referral_link": customer.referral_link,
         "attributes": dict(customer.attributes or {}),
     }
 

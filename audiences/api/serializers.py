@@ -173,6 +173,16 @@ class MyEventSerializer(EventSerializer):
     customer_id = None
 
 
+class ReferralOpenedSerializer(StrictFieldsMixin, serializers.Serializer):
+    code = serializers.CharField(max_length=16, help_text="The referral code in the link opened.")
+
+
+class ReferralOpenedResultSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["created", "duplicate"],
+                                     help_text="duplicate: this customer opened it before.")
+    referrer = serializers.CharField(help_text="The external id of the link's owner.")
+
+
 class EventBatchSerializer(StrictFieldsMixin, serializers.Serializer):
     """Documents the batch body; the view validates items with ``parse_event_items``."""
 

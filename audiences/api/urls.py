@@ -36,6 +36,8 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="api-me"),
     path("me/consent/", views.MeConsentView.as_view(), name="api-me-consent"),
     path("me/events/", views.MyEventView.as_view(), name="api-me-events"),
+    path("me/referrals/opened/", views.MyReferralOpenedView.as_view(),
+         name="api-me-referral-opened"),
     path("me/events/batch/", views.MyEventBatchView.as_view(), name="api-me-events-batch"),
     path("segments/", segments_views.SegmentListView.as_view(), name="api-segments"),
     path("segments/<str:key>/", segments_views.SegmentDetailView.as_view(), name="api-segment"),

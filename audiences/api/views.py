@@ -25,6 +25,7 @@ from audiences.services import (
     customer_token_mint,
     customer_upsert,
     events_track,
+    referral_link_opened_record,
 )
 from audiences.services_identity import customer_erase, customer_erasure_find
 from journeyhub.api_auth import ApiKeyAuthentication, HasScope
@@ -313,3 +314,25 @@ class MyEventBatchView(AppApiView):
     )
     def post(self, request):
         return _track_batch(request, customer=request.auth)
+
+
+class MyReferralOpenedView(AppApiView):
+    @extend_schema(
+        tags=["app"], summary="Report that I opened a referral link",
+        description="The app (the customer's own token, anonymous or known) reports the code "
+                    "of the referral link it was opened with: a referral_link_opened event on "
+                    "the link's owner, once per opener. An unknown code, or the customer's own, "
+                    "is a 400 on code.",
+        request=s.ReferralOpenedSerializer,
+        responses={201: s.ReferralOpenedResultSerializer,
+                   200: OpenApiResponse(s.ReferralOpenedResultSerializer,
+                                        description="Reported before: not recorded again."),
+                   **error_responses(400, 401, 413, 415, 429)},
+    )
+    def post(self, request):
+        serializer = s.ReferralOpenedSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = referral_link_opened_record(customer=request.auth,
+                                             referral_code=serializer.validated_data["code"])
+        body = {"status": result.status, "referrer": result.event.customer.external_id}
+        return Response(body, status=201 if result.status == "created" else 200)
