@@ -23,7 +23,7 @@ from campaigns import (
     services,  # noqa: I001
 )
 from campaigns.admin_steps import FriendlyDurationField, StepFormSet, StepInline
-from campaigns.models import Campaign, CampaignSettings
+from campaigns.models import Campaign
 from campaigns.selectors import campaign_audience_size
 from notifications.services import send_test
 
@@ -330,21 +330,3 @@ def _size_text(draft: Campaign, size: int | None) -> str:
             return "Anyone who triggers the entry"
         return "Choose a segment"
     return f"{size:,} customer{'s' if size != 1 else ''}"
-
-
-@admin.register(CampaignSettings)
-class CampaignSettingsAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "global_control_percent")
-
-    def has_add_permission(self, request):
-        return not CampaignSettings.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        settings_row = CampaignSettings.load()
-        return HttpResponseRedirect(
-            reverse("admin:campaigns_campaignsettings_change", args=[settings_row.pk])
-        )
-

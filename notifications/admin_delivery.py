@@ -19,6 +19,7 @@ from notifications.models import (
     DeliverySettings,
     DemoReceivedPush,
     Device,
+    FrequencyCap,
     ProviderOutage,
     Send,
     Template,
@@ -318,7 +319,7 @@ class ProviderOutageAdmin(admin.ModelAdmin):
 @admin.register(DeliverySettings)
 class DeliverySettingsAdmin(admin.ModelAdmin):
     list_display = ("__str__", "frequency_cap", "frequency_window_hours", "quiet_hours_start",
-                    "quiet_hours_end")
+                    "quiet_hours_end", "control_group_percent")
 
     def has_add_permission(self, request):
         return not DeliverySettings.objects.exists()
@@ -331,6 +332,15 @@ class DeliverySettingsAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(
             reverse("admin:notifications_deliverysettings_change", args=[controls.pk])
         )
+
+
+@admin.register(FrequencyCap)
+class FrequencyCapAdmin(admin.ModelAdmin):
+    """Caps on top of the global one: per consent topic or per kind of campaign."""
+
+    list_display = ("__str__", "topic", "campaign_kind", "cap", "window_hours")
+    list_filter = ("campaign_kind",)
+    list_select_related = ("topic",)
 
 
 @admin.register(DemoReceivedPush)

@@ -288,6 +288,7 @@ def _send(campaign: Campaign, step: Step, variant, template, event_id, customer_
         trigger_event=_event(event_id), throttle_per_minute=campaign.throttle_per_minute or None,
         respect_quiet_hours=campaign.respect_quiet_hours, cap_exempt=campaign.transactional,
         expires_at=campaign.message_expires_at, source=f"campaign:{campaign.pk}/step:{step.pk}",
+        throttle_key=f"campaign:{campaign.pk}", campaign_kind=campaign.kind,
     )
     StepSend.objects.create(step=step, campaign=campaign, variant=variant, send=send)
     return send.pk

@@ -3,7 +3,11 @@
 Two INSERT ... SELECT statements do the work whatever the audience size: one writes a skipped
 row (no device, with a reason) for each targeted customer who cannot be sent to, the other one
 queued row per (customer, active device) for everyone else, already numbered into batches of
-at most MAX_BATCH_SIZE by a window function. Unique keys make a re-run insert nothing."""
+at most MAX_BATCH_SIZE by a window function. Unique keys make a re-run insert nothing.
+
+Who is skipped, in this order of reasons: the global control group (unless the send is
+transactional), opted out, no active device, frequency capped (sending.caps); queued rows
+deferred past the send's expiry are skipped as expired at once."""
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -12,7 +16,6 @@ from django.db import connection
 from django.db.models import (
     Case,
     CharField,
-    Count,
     DateTimeField,
     Exists,
     F,
@@ -32,6 +35,7 @@ from audiences.models import Customer, TopicOptOut
 from audiences.selectors import segment_customers
 from notifications.models import Delivery, DeliverySettings, Device, Send
 from notifications.providers.base import MAX_BATCH_SIZE
+from notifications.sending.caps import capped_customers
 
 BATCHES_PER_GROUP = 1_000_000  # batch_no = group rank * this + chunk: room for 500M devices
 
@@ -53,10 +57,34 @@ def deliveries_materialise(*, send: Send, now: datetime) -> tuple[int, int]:
     # The same test, spelt as plain filters: the planner misjudges how many rows a CASE keeps
     # and, believing it one, would nested-loop the devices against it.
     sendable = audience.exclude(_opted_out(send))
-    capped = _capped_customers(send, now)
+    control = _control_group(send)
+    if control is not None:
+        sendable = sendable.exclude(control)
+    capped = capped_customers(send, now)
     if capped is not None:
-        sendable = sendable.exclude(pk__in=capped)
-    return skipped_count, _insert(_queued_rows(send, sendable, now))
+        sendable = sendable.exclude(capped)
+    queued = _insert(_queued_rows(send, sendable, now))
+    expired = _expire_deferred_past_expiry(send)
+    return skipped_count + expired, queued - expired
+
+
+def _control_group(send: Send) -> Q | None:
+    """The global control group hears no marketing push, from a campaign or not; only
+    transactional (cap-exempt) sends reach it."""
+    slots = DeliverySettings.load().control_slots()
+    if send.cap_exempt or not slots:
+        return None
+    return Q(bucket__lt=slots)
+
+
+def _expire_deferred_past_expiry(send: Send) -> int:
+    """Rows deferred (quiet hours, local time) to after the send expires will never go: they
+    are skipped now, not at the end of their wait, so nobody counts them as pending."""
+    if send.expires_at is None:
+        return 0
+    return Delivery.objects.filter(
+        send=send, status=Delivery.Status.QUEUED, not_before__gt=send.expires_at
+    ).update(status=Delivery.Status.SKIPPED, reason=Delivery.Reason.EXPIRED, batch_no=None)
 
 
 def _reachable_devices(send: Send) -> QuerySet[Device]:
@@ -73,31 +101,19 @@ def _opted_out(send: Send) -> Q:
 
 
 def _skip_reason(send: Send, now: datetime) -> Case:
-    whens = [
+    whens = [When(control, then=Value(Delivery.Reason.CONTROL_GROUP))
+             for control in [_control_group(send)] if control is not None]
+    whens += [
         When(_opted_out(send), then=Value(Delivery.Reason.OPTED_OUT)),
         # EXISTS, not IN: PostgreSQL cannot hash a NOT IN of a million ids and would rescan it
         # for every customer; NOT EXISTS is an anti-join.
         When(~Exists(_reachable_devices(send).filter(customer=OuterRef("pk"))),
              then=Value(Delivery.Reason.NO_ACTIVE_DEVICE)),
     ]
-    capped = _capped_customers(send, now)
+    capped = capped_customers(send, now)
     if capped is not None:
-        whens.append(When(pk__in=capped, then=Value(Delivery.Reason.FREQUENCY_CAPPED)))
+        whens.append(When(capped, then=Value(Delivery.Reason.FREQUENCY_CAPPED)))
     return Case(*whens, default=None, output_field=CharField())
-
-
-def _capped_customers(send: Send, now: datetime) -> QuerySet | None:
-    """Customers who already got the cap's worth of non-exempt pushes within the window."""
-    controls = DeliverySettings.load()
-    if send.cap_exempt or controls.frequency_cap == 0:
-        return None
-    since = now - timedelta(hours=controls.frequency_window_hours)
-    return (
-        Delivery.objects.filter(status=Delivery.Status.SENT, sent_at__gte=since,
-                                send__cap_exempt=False)
-        .values("customer_id").annotate(pushes=Count("send_id", distinct=True))
-        .filter(pushes__gte=controls.frequency_cap).values("customer_id")
-    )
 
 
 def _skipped_rows(send: Send, customers: QuerySet, reason, now: datetime):
