@@ -194,6 +194,12 @@ class Campaign(models.Model):
             value = getattr(self, field)
             if value is not None and not 0 <= value <= 100:
                 errors[field] = "A percentage between 0 and 100."
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            errors["quiet_hours_end"] = ("An own quiet window needs both its start and its end "
+                                         "(leave both empty for the global window).")
+        if self.local_send_time and self.kind == self.Kind.JOURNEY:
+            errors["local_send_time"] = ("Only broadcast and recurring campaigns send at a local "
+                                         "time; a journey uses a 'wait until a local time' step.")
         if self.goal_event_filter and not self.goal_event_name:
             errors["goal_event_name"] = "A goal filter needs the goal event's name."
         for field in ("trigger_event_filter", "goal_event_filter"):

@@ -18,6 +18,7 @@ from notifications.models import (
     Delivery,
     DeliveryBatch,
     Device,
+    LocalTimePassed,
     Send,
     Template,
     TemplateTranslation,
@@ -130,13 +131,17 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
                 kinds: list[str] | None = None, throttle_per_minute: int | None = None,
                 respect_quiet_hours: bool = True, cap_exempt: bool = False, expires_at=None,
                 source: str = "", throttle_key: str = "", campaign_kind: str = "",
-                created_by=None) -> Send:
+                quiet_hours: tuple | None = None, local_time=None,
+                local_time_passed: str = LocalTimePassed.NEXT_DAY, created_by=None) -> Send:
     """Create a send to a segment or to customer ids and queue its fan-out (after commit).
 
     ``throttle_key`` names the stream whose throttle it shares (a campaign's sends share one;
     blank: its own); ``campaign_kind`` is the kind of campaign that made it (blank: ad-hoc),
     which the per-kind frequency caps count by. ``cap_exempt`` marks it transactional: not
-    capped, and it reaches the global control group."""
+    capped, and it reaches the global control group. ``quiet_hours`` is its own (start, end)
+    window, None (or two Nones) for the global one; ``respect_quiet_hours=False``: none.
+    ``local_time``: delivered at that time in each delivery's time zone, and where it has passed
+    today, the next day or not at all (``local_time_passed``: next_day, skip)."""
     if (segment is None) == (customer_ids is None):
         raise ValidationError("A send needs exactly one audience: a segment or customer ids.")
     unknown_kinds = set(kinds or []) - set(Device.Kind.values)
@@ -144,6 +149,13 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
         raise ValidationError({"kinds": f"Unknown kinds: {', '.join(sorted(unknown_kinds))}."})
     if throttle_per_minute is not None and throttle_per_minute < 1:
         raise ValidationError({"throttle_per_minute": "Must be at least 1 message per minute."})
+    quiet_start, quiet_end = quiet_hours or (None, None)
+    if (quiet_start is None) != (quiet_end is None):
+        raise ValidationError({"quiet_hours": "An own quiet window needs both its start and its "
+                                              "end; give neither for the global window."})
+    if local_time_passed not in LocalTimePassed.values:
+        raise ValidationError({"local_time_passed": f"Unknown choice {local_time_passed!r}; "
+                               f"choose one of: {', '.join(LocalTimePassed.values)}."})
     send = Send.objects.create(
         template=template, segment=segment,
         customer_ids=sorted(set(customer_ids)) if customer_ids is not None else None,
@@ -151,6 +163,8 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
         throttle_per_minute=throttle_per_minute,
         respect_quiet_hours=respect_quiet_hours, cap_exempt=cap_exempt, expires_at=expires_at,
         source=source, throttle_key=throttle_key, campaign_kind=campaign_kind,
+        quiet_hours_start=quiet_start, quiet_hours_end=quiet_end, local_time=local_time,
+        local_time_passed=local_time_passed,
         created_by=created_by,
     )
     _enqueue_on_commit("notifications.tasks.send_fan_out", send.pk)

@@ -72,3 +72,69 @@ def test_the_campaign_kind_is_recorded_on_its_sends_for_the_per_kind_caps(outbox
         enrollments_enter_audience(campaign=blast)
         journeys_tick()
     assert sends_of(blast).get().campaign_kind == "broadcast"
+
+
+# --- Quiet hours and local-time delivery per campaign ----------------------------------------
+
+DST_DAY = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)  # New York springs forward at 02:00 local
+NINE_LOCAL = {  # 09:00 local next, as the broadcast launches at DST_DAY
+    "America/New_York": datetime(2026, 3, 8, 13, 0, tzinfo=UTC),
+    "Europe/Lisbon": datetime(2026, 3, 8, 9, 0, tzinfo=UTC),
+    "America/Los_Angeles": datetime(2026, 3, 8, 16, 0, tzinfo=UTC),
+    "Asia/Tokyo": datetime(2026, 3, 9, 0, 0, tzinfo=UTC),
+    "Australia/Sydney": datetime(2026, 3, 8, 22, 0, tzinfo=UTC),
+}
+
+
+def _people_in_zones():
+    return {zone: person(zone.split("/")[1], time_zone=zone) for zone in NINE_LOCAL}
+
+
+def test_a_broadcast_at_nine_in_each_customers_zone(outbox):
+    people = _people_in_zones()
+    blast = campaign("Morning", kind=Campaign.Kind.BROADCAST, local_send_time=time(9, 0),
+                     steps=[send(template("Morning"))])
+    with freeze_time(DST_DAY):
+        enrollments_enter_audience(campaign=blast)
+        journeys_tick()
+        deliver(sends_of(blast))
+    rows = {d.customer_id: d.not_before for d in
+            Delivery.objects.filter(send__in=sends_of(blast))}
+    assert {zone: rows[c.pk] for zone, c in people.items()} == NINE_LOCAL
+    assert not outbox
+    with freeze_time(datetime(2026, 3, 8, 13, 0, tzinfo=UTC)):
+        deliver(sends_of(blast))
+    assert len(outbox) == 2  # Lisbon at 09:00 UTC, New York at 13:00 UTC (EDT)
+
+
+def test_a_recurring_run_can_skip_customers_whose_time_passed(outbox):
+    people = _people_in_zones()
+    weekly = campaign("Weekly", kind=Campaign.Kind.RECURRING, crontab="0 6 * * 0",
+                      local_send_time=time(9, 0), local_time_passed="skip",
+                      steps=[send(template("Weekly"))])
+    with freeze_time(DST_DAY):
+        enrollments_enter_audience(campaign=weekly)
+        journeys_tick()
+        deliver(sends_of(weekly))
+    reasons = {d.customer_id: (d.status, d.reason)
+               for d in Delivery.objects.filter(send__in=sends_of(weekly))}
+    assert {zone: reasons[c.pk] for zone, c in people.items()} == {
+        "America/New_York": ("queued", "local_time_scheduled"),
+        "Europe/Lisbon": ("queued", "local_time_scheduled"),
+        "America/Los_Angeles": ("skipped", "local_time_passed"),
+        "Asia/Tokyo": ("skipped", "local_time_passed"),
+        "Australia/Sydney": ("skipped", "local_time_passed"),
+    }
+
+
+def test_a_campaigns_own_quiet_window_reaches_its_sends(outbox):
+    person("ana", time_zone="Europe/London")
+    blast = campaign("Evening", kind=Campaign.Kind.BROADCAST, quiet_hours_start=time(18, 0),
+                     quiet_hours_end=time(9, 0), steps=[send(template("Evening"))])
+    with freeze_time(datetime(2026, 1, 15, 19, 0, tzinfo=UTC)):
+        enrollments_enter_audience(campaign=blast)
+        journeys_tick()
+        deliver(sends_of(blast))
+    row = Delivery.objects.get(send__in=sends_of(blast))
+    assert (row.reason, row.not_before) == ("quiet_hours_deferred",
+                                            datetime(2026, 1, 16, 9, 0, tzinfo=UTC))
