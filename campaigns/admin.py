@@ -23,7 +23,7 @@ from campaigns import (
     services,  # noqa: I001
 )
 from campaigns.admin_steps import FriendlyDurationField, StepFormSet, StepInline
-from campaigns.models import Campaign, CampaignSettings
+from campaigns.models import Campaign
 from campaigns.selectors import campaign_audience_size
 from notifications.services import send_test
 
@@ -32,7 +32,8 @@ CAMPAIGN_FIELDS = (
     "trigger", "trigger_event_name", "trigger_event_filter", "trigger_stage", "trigger_segment",
     "reentry", "reentry_cooldown", "starts_at", "ends_at", "max_enrollments", "goal_event_name",
     "goal_event_filter", "goal_window", "goal_revenue_property", "holdout_percent",
-    "transactional", "throttle_per_minute", "respect_quiet_hours", "message_expires_at",
+    "transactional", "throttle_per_minute", "respect_quiet_hours", "quiet_hours_start",
+    "quiet_hours_end", "local_send_time", "local_time_passed", "message_expires_at",
 )
 ENROLLED_COUNT_CAP = 10_000  # the list counts at most this many per campaign, then says "10,000+"
 
@@ -43,6 +44,15 @@ class CampaignForm(forms.ModelForm):
         help_text='How long after entry a goal event counts, e.g. "7 days".',
     )
     reentry_cooldown = FriendlyDurationField(required=False, help_text='e.g. "30 days".')
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "local_time_passed" in self.fields:  # absent when the campaign is read-only
+            self.fields["local_time_passed"].required = False  # absent: the model's default
+
+    def clean_local_time_passed(self):
+        return (self.cleaned_data.get("local_time_passed")
+                or Campaign._meta.get_field("local_time_passed").default)
 
     class Meta:
         model = Campaign
@@ -82,6 +92,7 @@ def _fieldsets():
                                  "conversion, attributed to the last message they got."}),
         ("Delivery controls", {"fields": (
             ("holdout_percent", "transactional"), ("throttle_per_minute", "respect_quiet_hours"),
+            ("quiet_hours_start", "quiet_hours_end"), ("local_send_time", "local_time_passed"),
             "message_expires_at"), "classes": ("collapse",)}),
         ("History", {"fields": ("created_by", "created_at", "launched_at", "finished_at"),
                      "classes": ("collapse",)}),
@@ -330,21 +341,3 @@ def _size_text(draft: Campaign, size: int | None) -> str:
             return "Anyone who triggers the entry"
         return "Choose a segment"
     return f"{size:,} customer{'s' if size != 1 else ''}"
-
-
-@admin.register(CampaignSettings)
-class CampaignSettingsAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "global_control_percent")
-
-    def has_add_permission(self, request):
-        return not CampaignSettings.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        settings_row = CampaignSettings.load()
-        return HttpResponseRedirect(
-            reverse("admin:campaigns_campaignsettings_change", args=[settings_row.pk])
-        )
-

@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from audiences.models import BUCKET_COUNT, Stage
 from journeyhub.json_fields import StoredJSONField
+from notifications.models import LocalTimePassed
 
 # Holdout and variant slots are permutations of the customer's stable bucket, salted by the
 # campaign (or step), so that a campaign's holdout is not the same customers as the global
-# control group nor as another campaign's holdout. Both multipliers are prime to BUCKET_COUNT.
+# control group (notifications.DeliverySettings: the lowest buckets) nor as another campaign's
+# holdout. Both multipliers are prime to BUCKET_COUNT.
 HOLDOUT_MULTIPLIER = 7919
 VARIANT_MULTIPLIER = 2749
 SALT_MULTIPLIER = 104729
@@ -35,31 +37,6 @@ def variant_slot(bucket: int, step_id: int) -> int:
 def percent_to_slots(percent) -> int:
     """A percentage (0-100, two decimals) as a number of slots out of BUCKET_COUNT."""
     return int(round(float(percent or 0) * BUCKET_COUNT / 100))
-
-
-class CampaignSettings(models.Model):
-    """Settings for all campaigns (a single row, pk=1)."""
-
-    global_control_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, default=0,
-        help_text="Customers who get no marketing push at all, to measure the overall lift "
-                  "(0-100). Transactional campaigns still reach them.",
-    )
-
-    class Meta:
-        verbose_name = "campaign settings"
-        verbose_name_plural = "campaign settings"
-
-    def __str__(self) -> str:
-        return "Campaign settings"
-
-    @classmethod
-    def load(cls) -> "CampaignSettings":
-        return cls.objects.get_or_create(pk=1)[0]
-
-    def control_slots(self) -> int:
-        """Customers whose bucket is below this are the global control group."""
-        return percent_to_slots(self.global_control_percent)
 
 
 class Campaign(models.Model):
@@ -151,10 +128,25 @@ class Campaign(models.Model):
     )
     transactional = models.BooleanField(
         default=False,
-        help_text="Exempt from the frequency cap and the global control group (order updates).",
+        help_text="Exempt from the frequency caps and the global control group (order updates).",
     )
     throttle_per_minute = models.PositiveIntegerField(null=True, blank=True)
     respect_quiet_hours = models.BooleanField(default=True)
+    quiet_hours_start = models.TimeField(
+        null=True, blank=True,
+        help_text="Its own quiet window (both ends); empty: the global one from Delivery "
+                  "settings. Untick 'respect quiet hours' for none.",
+    )
+    quiet_hours_end = models.TimeField(null=True, blank=True)
+    local_send_time = models.TimeField(
+        null=True, blank=True,
+        help_text="Broadcast and recurring: deliver at this time in each customer's own time "
+                  "zone; empty: at once.",
+    )
+    local_time_passed = models.CharField(
+        max_length=10, choices=LocalTimePassed.choices, default=LocalTimePassed.NEXT_DAY,
+        help_text="Customers whose local send time already passed when the run starts.",
+    )
     message_expires_at = models.DateTimeField(
         null=True, blank=True, help_text="Limited-time offers: no message is sent after this."
     )
@@ -202,6 +194,12 @@ class Campaign(models.Model):
             value = getattr(self, field)
             if value is not None and not 0 <= value <= 100:
                 errors[field] = "A percentage between 0 and 100."
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            errors["quiet_hours_end"] = ("An own quiet window needs both its start and its end "
+                                         "(leave both empty for the global window).")
+        if self.local_send_time and self.kind == self.Kind.JOURNEY:
+            errors["local_send_time"] = ("Only broadcast and recurring campaigns send at a local "
+                                         "time; a journey uses a 'wait until a local time' step.")
         if self.goal_event_filter and not self.goal_event_name:
             errors["goal_event_name"] = "A goal filter needs the goal event's name."
         for field in ("trigger_event_filter", "goal_event_filter"):

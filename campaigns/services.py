@@ -321,10 +321,16 @@ def _broadcast_enrolled(campaign: Campaign) -> bool:
 def campaigns_complete_finished(*, now=None, ids: Iterable[int] | None = None) -> int:
     """Running campaigns that are over become COMPLETED and lose their beat row: a broadcast
     whose enrollments have all exited, and any campaign past its end date with no one still
-    walking it. Cheap enough for every tick (an EXISTS per running campaign)."""
+    walking it; in both cases once every send it made is finished (each row sent, skipped or
+    failed). Cheap enough for every tick (an EXISTS per running campaign)."""
     now = now or timezone.now()
     active = Enrollment.objects.filter(campaign=OuterRef("pk"), state=Enrollment.State.ACTIVE)
-    running = Campaign.objects.filter(status=S.RUNNING).exclude(Exists(active))
+    # Its messages count too: a broadcast whose enrollments all walked past the send step is
+    # still sending while its send has rows queued (deferred, throttled).
+    sending = StepSend.objects.filter(campaign=OuterRef("pk"),
+                                      send__status__in=OPEN_SENDS | {Send.Status.PAUSED})
+    running = (Campaign.objects.filter(status=S.RUNNING).exclude(Exists(active))
+               .exclude(Exists(sending)))
     if ids is not None:
         running = running.filter(pk__in=list(ids))
     broadcast_done = running.filter(kind=Campaign.Kind.BROADCAST).filter(

@@ -19,6 +19,8 @@ from notifications.models import (
     DeliverySettings,
     DemoReceivedPush,
     Device,
+    FrequencyCap,
+    LocalTimePassed,
     ProviderOutage,
     Send,
     Template,
@@ -146,10 +148,18 @@ class SendForm(forms.ModelForm):
     class Meta:
         model = Send
         fields = ("template", "segment", "kinds", "throttle_per_minute",
-                  "respect_quiet_hours", "cap_exempt", "expires_at", "source")
+                  "respect_quiet_hours", "quiet_hours_start", "quiet_hours_end", "local_time",
+                  "local_time_passed", "cap_exempt", "expires_at", "source")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["local_time_passed"].required = False  # absent: the default, next day
 
     def clean(self):
         cleaned = super().clean()
+        if (cleaned.get("quiet_hours_start") is None) != (cleaned.get("quiet_hours_end") is None):
+            self.add_error("quiet_hours_end", "An own quiet window needs both its start and its "
+                                              "end (leave both empty for the global window).")
         raw = cleaned.get("customer_external_ids", "")
         external_ids = [x.strip() for x in raw.replace(",", "\n").splitlines() if x.strip()]
         if bool(external_ids) == bool(cleaned.get("segment")):
@@ -185,8 +195,10 @@ class SendAdmin(admin.ModelAdmin):
         if obj is None:
             return [*SendForm.Meta.fields[:2], "customer_external_ids", *SendForm.Meta.fields[2:]]
         return ("template", "segment", "customer_ids", "kinds", "status", "error", "progress",
-                "skipped_by_reason", "throttle_per_minute", "respect_quiet_hours", "cap_exempt",
-                "expires_at", "source", "created_by", "created_at", "started_at", "finished_at")
+                "skipped_by_reason", "throttle_per_minute", "respect_quiet_hours",
+                "quiet_hours_start", "quiet_hours_end", "local_time", "local_time_passed",
+                "cap_exempt", "expires_at", "source", "created_by", "created_at", "started_at",
+                "finished_at")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -203,6 +215,9 @@ class SendAdmin(admin.ModelAdmin):
             template=data["template"], kinds=data.get("kinds") or [],
             throttle_per_minute=data.get("throttle_per_minute"),
             respect_quiet_hours=data.get("respect_quiet_hours", True),
+            quiet_hours=(data.get("quiet_hours_start"), data.get("quiet_hours_end")),
+            local_time=data.get("local_time"),
+            local_time_passed=data.get("local_time_passed") or LocalTimePassed.NEXT_DAY,
             cap_exempt=data.get("cap_exempt", False), expires_at=data.get("expires_at"),
             source=data.get("source", ""), created_by=request.user, **audience,
         )
@@ -318,7 +333,7 @@ class ProviderOutageAdmin(admin.ModelAdmin):
 @admin.register(DeliverySettings)
 class DeliverySettingsAdmin(admin.ModelAdmin):
     list_display = ("__str__", "frequency_cap", "frequency_window_hours", "quiet_hours_start",
-                    "quiet_hours_end")
+                    "quiet_hours_end", "control_group_percent")
 
     def has_add_permission(self, request):
         return not DeliverySettings.objects.exists()
@@ -331,6 +346,15 @@ class DeliverySettingsAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(
             reverse("admin:notifications_deliverysettings_change", args=[controls.pk])
         )
+
+
+@admin.register(FrequencyCap)
+class FrequencyCapAdmin(admin.ModelAdmin):
+    """Caps on top of the global one: per consent topic or per kind of campaign."""
+
+    list_display = ("__str__", "topic", "campaign_kind", "cap", "window_hours")
+    list_filter = ("campaign_kind",)
+    list_select_related = ("topic",)
 
 
 @admin.register(DemoReceivedPush)

@@ -1,10 +1,12 @@
 from datetime import time
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from audiences.models import Customer, validate_time_zone
+from audiences.models import BUCKET_COUNT, Customer, validate_time_zone
 from journeyhub.json_fields import StoredJSONField
 
 
@@ -114,6 +116,11 @@ class Template(models.Model):
         default=24 * 3600, help_text="How long providers keep trying to reach an offline device."
     )
     collapse_key = models.CharField(max_length=64, blank=True)
+    strict = models.BooleanField(
+        default=False,
+        help_text="A variable with no value (and no |default) skips that customer's message "
+                  "with render_error instead of sending it with a gap.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -145,6 +152,17 @@ class DeliverySettings(models.Model):
     frequency_window_hours = models.PositiveIntegerField(default=24)
     quiet_hours_start = models.TimeField(default=time(21, 0), help_text="Customer's local time.")
     quiet_hours_end = models.TimeField(default=time(8, 0), help_text="Customer's local time.")
+    default_time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone],
+        help_text="For quiet hours and local-time sends when neither the device nor the "
+                  "customer has a time zone.",
+    )
+    control_group_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Customers who get no marketing push at all, campaign or not, to measure the "
+                  "overall lift (0-100). Transactional sends still reach them.",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "delivery settings"
@@ -155,6 +173,61 @@ class DeliverySettings(models.Model):
     @classmethod
     def load(cls) -> "DeliverySettings":
         return cls.objects.get_or_create(pk=1)[0]
+
+    def control_slots(self) -> int:
+        """Customers whose bucket is below this are the global control group."""
+        return int(round(float(self.control_group_percent or 0) * BUCKET_COUNT / 100))
+
+
+class FrequencyCap(models.Model):
+    """A cap on top of the global one, for the pushes of one consent topic or for the pushes of
+    one kind of campaign (ad-hoc sends are a kind of their own)."""
+
+    topic = models.ForeignKey(
+        "audiences.Topic", null=True, blank=True, on_delete=models.CASCADE,
+        help_text="Counts only pushes whose template has this topic.",
+    )
+    campaign_kind = models.CharField(
+        max_length=20, blank=True, choices=[("broadcast", "Broadcast"),
+                                            ("recurring", "Recurring"), ("journey", "Journey"),
+                                            ("adhoc", "Ad-hoc sends (not from a campaign)")],
+        help_text="Counts only pushes of this kind of campaign.",
+    )
+    cap = models.PositiveIntegerField(help_text="Most pushes a customer gets per window.")
+    window_hours = models.PositiveIntegerField(default=24)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="frequency_cap_one_scope",
+                condition=(Q(topic__isnull=False, campaign_kind="")
+                           | Q(topic__isnull=True) & ~Q(campaign_kind="")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = f"topic {self.topic}" if self.topic_id else f"{self.campaign_kind} pushes"
+        return f"At most {self.cap} {scope} per {self.window_hours} h"
+
+    def clean(self) -> None:
+        if bool(self.topic_id) == bool(self.campaign_kind):
+            raise ValidationError("Choose either a topic or a campaign kind, not both.")
+
+
+class Throttle(models.Model):
+    """The next moment a throttled stream of messages (a campaign's, or an ad-hoc send's) may
+    send again: every batch reserves its share of the rate here before it goes out."""
+
+    key = models.CharField(max_length=100, unique=True)
+    next_free_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key} free at {self.next_free_at:%H:%M:%S}"
+
+
+class LocalTimePassed(models.TextChoices):
+    NEXT_DAY = "next_day", "Send at that time the next day"
+    SKIP = "skip", "Skip them"
 
 
 class Send(models.Model):
@@ -182,7 +255,25 @@ class Send(models.Model):
         help_text="Only these providers (apns, fcm, webpush); empty means every device.",
     )
     throttle_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    throttle_key = models.CharField(
+        max_length=100, blank=True,
+        help_text="Sends sharing a key share one throttle (a campaign's sends); blank: its own.",
+    )
+    campaign_kind = models.CharField(
+        max_length=20, blank=True, help_text="The kind of campaign that made it; blank: ad-hoc.",
+    )
     respect_quiet_hours = models.BooleanField(default=True)
+    quiet_hours_start = models.TimeField(
+        null=True, blank=True, help_text="Its own quiet window; empty: the global one.")
+    quiet_hours_end = models.TimeField(null=True, blank=True)
+    local_time = models.TimeField(
+        null=True, blank=True,
+        help_text="Deliver at this time of day in each customer's time zone; empty: at once.",
+    )
+    local_time_passed = models.CharField(
+        max_length=10, choices=LocalTimePassed.choices, default=LocalTimePassed.NEXT_DAY,
+        help_text="Customers whose local time already passed today.",
+    )
     cap_exempt = models.BooleanField(
         default=False, help_text="Transactional: not counted against, nor stopped by, the cap."
     )
@@ -212,6 +303,9 @@ class Send(models.Model):
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
+    def throttle_stream(self) -> str:
+        return self.throttle_key or f"send:{self.pk}"
+
 
 class Delivery(models.Model):
     """One (send, customer, device): sent, failed, or skipped with a reason. A customer who
@@ -226,7 +320,10 @@ class Delivery(models.Model):
 
     class Reason(models.TextChoices):
         FREQUENCY_CAPPED = "frequency_capped", "Frequency capped"
+        CONTROL_GROUP = "control_group", "In the global control group"
         QUIET_HOURS_DEFERRED = "quiet_hours_deferred", "Deferred to the end of quiet hours"
+        LOCAL_TIME_SCHEDULED = "local_time_scheduled", "Waiting for its local delivery time"
+        LOCAL_TIME_PASSED = "local_time_passed", "Its local delivery time had passed"
         OPTED_OUT = "opted_out", "Opted out"
         NO_ACTIVE_DEVICE = "no_active_device", "No active device"
         EXPIRED = "expired", "Expired before sending"

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, ProtectedError, Q, Value
+from django.db.models import Count, Exists, Max, OuterRef, ProtectedError, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from notifications.models import (
     Delivery,
     DeliveryBatch,
     Device,
+    LocalTimePassed,
     Send,
     Template,
     TemplateTranslation,
@@ -26,6 +27,7 @@ from notifications.rendering import template_check, template_field_problems
 from notifications.sending.batch_send import batch_send
 from notifications.sending.batches import batches_release_expired, send_finish_if_complete
 from notifications.sending.fanout import deliveries_materialise
+from notifications.sending.throttle import throttles_forget_idle
 from notifications.tracking import tracking_token_read
 
 DEVICE_FIELDS = ("platform", "app_version", "locale", "time_zone", "environment", "permission")
@@ -128,9 +130,18 @@ def devices_deactivate(*, reasons: dict[int, str]) -> int:
 def send_create(*, template: Template, segment=None, customer_ids=None, trigger_event=None,
                 kinds: list[str] | None = None, throttle_per_minute: int | None = None,
                 respect_quiet_hours: bool = True, cap_exempt: bool = False, expires_at=None,
-                source: str = "",
-                created_by=None) -> Send:
-    """Create a send to a segment or to customer ids and queue its fan-out (after commit)."""
+                source: str = "", throttle_key: str = "", campaign_kind: str = "",
+                quiet_hours: tuple | None = None, local_time=None,
+                local_time_passed: str = LocalTimePassed.NEXT_DAY, created_by=None) -> Send:
+    """Create a send to a segment or to customer ids and queue its fan-out (after commit).
+
+    ``throttle_key`` names the stream whose throttle it shares (a campaign's sends share one;
+    blank: its own); ``campaign_kind`` is the kind of campaign that made it (blank: ad-hoc),
+    which the per-kind frequency caps count by. ``cap_exempt`` marks it transactional: not
+    capped, and it reaches the global control group. ``quiet_hours`` is its own (start, end)
+    window, None (or two Nones) for the global one; ``respect_quiet_hours=False``: none.
+    ``local_time``: delivered at that time in each delivery's time zone, and where it has passed
+    today, the next day or not at all (``local_time_passed``: next_day, skip)."""
     if (segment is None) == (customer_ids is None):
         raise ValidationError("A send needs exactly one audience: a segment or customer ids.")
     unknown_kinds = set(kinds or []) - set(Device.Kind.values)
@@ -138,13 +149,23 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
         raise ValidationError({"kinds": f"Unknown kinds: {', '.join(sorted(unknown_kinds))}."})
     if throttle_per_minute is not None and throttle_per_minute < 1:
         raise ValidationError({"throttle_per_minute": "Must be at least 1 message per minute."})
+    quiet_start, quiet_end = quiet_hours or (None, None)
+    if (quiet_start is None) != (quiet_end is None):
+        raise ValidationError({"quiet_hours": "An own quiet window needs both its start and its "
+                                              "end; give neither for the global window."})
+    if local_time_passed not in LocalTimePassed.values:
+        raise ValidationError({"local_time_passed": f"Unknown choice {local_time_passed!r}; "
+                               f"choose one of: {', '.join(LocalTimePassed.values)}."})
     send = Send.objects.create(
         template=template, segment=segment,
         customer_ids=sorted(set(customer_ids)) if customer_ids is not None else None,
         trigger_event=trigger_event, kinds=sorted(set(kinds or [])),
         throttle_per_minute=throttle_per_minute,
         respect_quiet_hours=respect_quiet_hours, cap_exempt=cap_exempt, expires_at=expires_at,
-        source=source, created_by=created_by,
+        source=source, throttle_key=throttle_key, campaign_kind=campaign_kind,
+        quiet_hours_start=quiet_start, quiet_hours_end=quiet_end, local_time=local_time,
+        local_time_passed=local_time_passed,
+        created_by=created_by,
     )
     _enqueue_on_commit("notifications.tasks.send_fan_out", send.pk)
     return send
@@ -232,6 +253,8 @@ def deliveries_sweep() -> dict[str, int]:
     now = timezone.now()
     lease = timedelta(seconds=settings.DELIVERY_BATCH_LEASE_SECONDS)
     released = batches_release_expired()
+    expired = deliveries_expire(now=now)
+    throttles_forget_idle(now)
     restarted = Send.objects.filter(
         status=Send.Status.FANNING_OUT, started_at__lt=now - lease * FANOUT_LEASE_FACTOR
     ).values_list("pk", flat=True)
@@ -244,8 +267,31 @@ def deliveries_sweep() -> dict[str, int]:
     restarted += list(lost)
     for send_id in restarted:
         _enqueue_on_commit("notifications.tasks.send_fan_out", send_id)
-    return {"released": released, "restarted": len(restarted),
+    return {"released": released, "restarted": len(restarted), "expired": expired,
             "dispatched": batches_dispatch_due()}
+
+
+def deliveries_expire(*, now) -> int:
+    """Sends past their expiry skip every row still queued (``expired``), at once rather than
+    when each row's wait ends; their batches with nothing left to send are done. Returns the
+    rows skipped."""
+    queued = Delivery.objects.filter(send=OuterRef("pk"), status=Delivery.Status.QUEUED)
+    sends = list(Send.objects.filter(expires_at__lte=now, status__in=[
+        Send.Status.SENDING, Send.Status.PAUSED]).filter(Exists(queued))
+        .values_list("pk", flat=True))
+    skipped = 0
+    for send_id in sends:
+        with transaction.atomic():
+            skipped += Delivery.objects.filter(
+                send_id=send_id, status=Delivery.Status.QUEUED
+            ).update(status=Delivery.Status.SKIPPED, reason=Delivery.Reason.EXPIRED)
+            unsent = Delivery.objects.filter(
+                send_id=send_id, batch_no=OuterRef("number"), status=Delivery.Status.SENDING)
+            DeliveryBatch.objects.filter(send_id=send_id, status=DeliveryBatch.Status.QUEUED
+                                         ).exclude(Exists(unsent)).update(
+                status=DeliveryBatch.Status.DONE, finished_at=now)
+        send_finish_if_complete(send_id=send_id)
+    return skipped
 
 
 def send_pause(*, send: Send) -> Send:

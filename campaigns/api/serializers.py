@@ -41,7 +41,8 @@ CAMPAIGN_FIELDS = [
     "trigger_stage", "trigger_segment", "reentry", "reentry_cooldown", "starts_at", "ends_at",
     "max_enrollments", "goal_event_name", "goal_event_filter", "goal_window",
     "goal_revenue_property", "holdout_percent", "transactional", "throttle_per_minute",
-    "respect_quiet_hours", "message_expires_at",
+    "respect_quiet_hours", "quiet_hours_start", "quiet_hours_end", "local_send_time",
+    "local_time_passed", "message_expires_at",
 ]
 READ_ONLY_FIELDS = ["id", "status", "beat_task", "created_at", "updated_at", "launched_at",
                     "finished_at"]

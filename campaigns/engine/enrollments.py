@@ -36,11 +36,11 @@ from campaigns.models import (
     HOLDOUT_MULTIPLIER,
     SALT_MULTIPLIER,
     Campaign,
-    CampaignSettings,
     Enrollment,
     Step,
     holdout_slot,
 )
+from notifications.models import DeliverySettings
 
 # --- Groups ---------------------------------------------------------------------------------
 
@@ -48,7 +48,7 @@ from campaigns.models import (
 def control_slots_for(campaign: Campaign) -> int:
     """The global control group never hears from a marketing campaign; transactional ones
     (order updates) reach it."""
-    return 0 if campaign.transactional else CampaignSettings.load().control_slots()
+    return 0 if campaign.transactional else DeliverySettings.load().control_slots()
 
 
 def group_for(campaign: Campaign, bucket: int, control_slots: int) -> str:

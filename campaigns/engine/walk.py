@@ -287,7 +287,11 @@ def _send(campaign: Campaign, step: Step, variant, template, event_id, customer_
         template=template, customer_ids=customer_ids,
         trigger_event=_event(event_id), throttle_per_minute=campaign.throttle_per_minute or None,
         respect_quiet_hours=campaign.respect_quiet_hours, cap_exempt=campaign.transactional,
+        quiet_hours=(campaign.quiet_hours_start, campaign.quiet_hours_end),
+        local_time=campaign.local_send_time if campaign.kind != Campaign.Kind.JOURNEY else None,
+        local_time_passed=campaign.local_time_passed,
         expires_at=campaign.message_expires_at, source=f"campaign:{campaign.pk}/step:{step.pk}",
+        throttle_key=f"campaign:{campaign.pk}", campaign_kind=campaign.kind,
     )
     StepSend.objects.create(step=step, campaign=campaign, variant=variant, send=send)
     return send.pk

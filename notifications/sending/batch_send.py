@@ -46,14 +46,15 @@ from notifications.sending.batches import (
     fenced,
     lease,
 )
+from notifications.sending.caps import chunk_claim_under_caps
 from notifications.sending.outage import is_outage, outage_clear, outage_record, outage_retry_at
 from notifications.sending.recording import (
     results_record,
     retries_schedule,
-    rows_mark_sending,
     rows_requeue,
     rows_skip,
 )
+from notifications.sending.throttle import throttle_reserve
 from notifications.tracking import tracking_token
 
 # Messages marked 'sending' together, with a claim and outage check before each chunk. With
@@ -105,11 +106,16 @@ def _send_claimed(claim: Claim) -> None:
     now = timezone.now()
     rows = _rows_to_send(batch, now)
     messages, rendered_all = _prepare(claim, send, rows, now)
+    free_at = throttle_reserve(send, len(messages), now)
+    if free_at is not None:  # the campaign's (or send's) rate is spent until then
+        batch_release(claim, not_before=free_at)
+        return
     # Messages that failed on their own before do not count as evidence of an outage: a batch
     # retrying only a few troubled devices must not hold up everyone's messages.
     tried = {row.pk for row in rows if row.attempts}
+    customer_of = {row.pk: row.customer_id for row in rows}
     try:
-        delivered = _deliver(claim, messages, tried)
+        delivered = _deliver(claim, messages, tried, customer_of)
     except ProviderAuthError as error:
         _send_pause(claim, f"the {batch.kind} provider refused our credentials ({error}). "
                            "Fix the credentials")
@@ -224,9 +230,11 @@ def collapse_identity(row: Delivery, template) -> str:
     return template.collapse_key or f"jh-{row.pk}"
 
 
-def _deliver(claim: Claim, messages: list[PushMessage], tried: set[int]) -> Delivered:
+def _deliver(claim: Claim, messages: list[PushMessage], tried: set[int],
+             customer_of: dict[int, int]) -> Delivered:
     """Send chunk by chunk, recording results as they arrive. Stops when the provider is down
-    (the batch waits for it) or, by LeaseLost, when another claim took the batch."""
+    (the batch waits for it) or, by LeaseLost, when another claim took the batch. Each chunk's
+    customers are checked against the frequency caps as it goes (sending.caps)."""
     backend, batch, delivered = get_backend(), claim.batch, Delivered()
     for start in range(0, len(messages), SEND_CHUNK):
         back_at = outage_retry_at(batch.kind, batch.application_id)
@@ -234,6 +242,12 @@ def _deliver(claim: Claim, messages: list[PushMessage], tried: set[int]) -> Deli
             delivered.provider_back_at = back_at
             return delivered
         chunk = messages[start:start + SEND_CHUNK]
+        capped = chunk_claim_under_caps(
+            claim, batch.send, {m.delivery_id: customer_of[m.delivery_id] for m in chunk},
+            timezone.now())
+        chunk = [m for m in chunk if m.delivery_id not in capped]
+        if not chunk:
+            continue
         retries = _send_chunk(backend, claim, chunk)
         fresh = [m for m in chunk if m.delivery_id not in tried]
         if is_outage(sum(r.delivery_id not in tried for r in retries), len(fresh)):
@@ -252,8 +266,8 @@ def _deliver(claim: Claim, messages: list[PushMessage], tried: set[int]) -> Deli
 
 
 def _send_chunk(backend, claim: Claim, chunk: list[PushMessage]) -> list[PushResult]:
-    """Send one chunk, recording each slice of results as it arrives; returns the retries."""
-    rows_mark_sending(claim, [m.delivery_id for m in chunk])
+    """Send one chunk, already marked 'sending', recording each slice of results as it
+    arrives; returns the retries."""
     retries: list[PushResult] = []
     with closing(backend.send_stream(chunk)) as results:  # closed early: cancel the rest
         for part in results:

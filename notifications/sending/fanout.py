@@ -3,16 +3,18 @@
 Two INSERT ... SELECT statements do the work whatever the audience size: one writes a skipped
 row (no device, with a reason) for each targeted customer who cannot be sent to, the other one
 queued row per (customer, active device) for everyone else, already numbered into batches of
-at most MAX_BATCH_SIZE by a window function. Unique keys make a re-run insert nothing."""
+at most MAX_BATCH_SIZE by a window function. Unique keys make a re-run insert nothing.
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+Who is skipped, in this order of reasons: the global control group (unless the send is
+transactional), opted out, no active device, frequency capped (sending.caps); queued rows
+deferred past the send's expiry are skipped as expired at once."""
+
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import (
     Case,
     CharField,
-    Count,
     DateTimeField,
     Exists,
     F,
@@ -32,6 +34,8 @@ from audiences.models import Customer, TopicOptOut
 from audiences.selectors import segment_customers
 from notifications.models import Delivery, DeliverySettings, Device, Send
 from notifications.providers.base import MAX_BATCH_SIZE
+from notifications.sending.caps import capped_customers
+from notifications.sending.timing import delivery_zone, quiet_window, zone_timing
 
 BATCHES_PER_GROUP = 1_000_000  # batch_no = group rank * this + chunk: room for 500M devices
 
@@ -53,10 +57,44 @@ def deliveries_materialise(*, send: Send, now: datetime) -> tuple[int, int]:
     # The same test, spelt as plain filters: the planner misjudges how many rows a CASE keeps
     # and, believing it one, would nested-loop the devices against it.
     sendable = audience.exclude(_opted_out(send))
-    capped = _capped_customers(send, now)
+    control = _control_group(send)
+    if control is not None:
+        sendable = sendable.exclude(control)
+    capped = capped_customers(send, now)
     if capped is not None:
-        sendable = sendable.exclude(pk__in=capped)
-    return skipped_count, _insert(_queued_rows(send, sendable, now))
+        sendable = sendable.exclude(capped)
+    queued = _insert(_queued_rows(send, sendable, now))
+    passed = _skip_local_time_passed(send)
+    expired = _expire_deferred_past_expiry(send)
+    return skipped_count + passed + expired, queued - passed - expired
+
+
+def _skip_local_time_passed(send: Send) -> int:
+    """Rows in zones whose local delivery time had passed, for a send that skips them."""
+    if send.local_time is None:
+        return 0
+    return Delivery.objects.filter(
+        send=send, status=Delivery.Status.QUEUED, reason=Delivery.Reason.LOCAL_TIME_PASSED
+    ).update(status=Delivery.Status.SKIPPED, batch_no=None)
+
+
+def _control_group(send: Send) -> Q | None:
+    """The global control group hears no marketing push, from a campaign or not; only
+    transactional (cap-exempt) sends reach it."""
+    slots = DeliverySettings.load().control_slots()
+    if send.cap_exempt or not slots:
+        return None
+    return Q(bucket__lt=slots)
+
+
+def _expire_deferred_past_expiry(send: Send) -> int:
+    """Rows deferred (quiet hours, local time) to after the send expires will never go: they
+    are skipped now, not at the end of their wait, so nobody counts them as pending."""
+    if send.expires_at is None:
+        return 0
+    return Delivery.objects.filter(
+        send=send, status=Delivery.Status.QUEUED, not_before__gt=send.expires_at
+    ).update(status=Delivery.Status.SKIPPED, reason=Delivery.Reason.EXPIRED, batch_no=None)
 
 
 def _reachable_devices(send: Send) -> QuerySet[Device]:
@@ -73,31 +111,19 @@ def _opted_out(send: Send) -> Q:
 
 
 def _skip_reason(send: Send, now: datetime) -> Case:
-    whens = [
+    whens = [When(control, then=Value(Delivery.Reason.CONTROL_GROUP))
+             for control in [_control_group(send)] if control is not None]
+    whens += [
         When(_opted_out(send), then=Value(Delivery.Reason.OPTED_OUT)),
         # EXISTS, not IN: PostgreSQL cannot hash a NOT IN of a million ids and would rescan it
         # for every customer; NOT EXISTS is an anti-join.
         When(~Exists(_reachable_devices(send).filter(customer=OuterRef("pk"))),
              then=Value(Delivery.Reason.NO_ACTIVE_DEVICE)),
     ]
-    capped = _capped_customers(send, now)
+    capped = capped_customers(send, now)
     if capped is not None:
-        whens.append(When(pk__in=capped, then=Value(Delivery.Reason.FREQUENCY_CAPPED)))
+        whens.append(When(capped, then=Value(Delivery.Reason.FREQUENCY_CAPPED)))
     return Case(*whens, default=None, output_field=CharField())
-
-
-def _capped_customers(send: Send, now: datetime) -> QuerySet | None:
-    """Customers who already got the cap's worth of non-exempt pushes within the window."""
-    controls = DeliverySettings.load()
-    if send.cap_exempt or controls.frequency_cap == 0:
-        return None
-    since = now - timedelta(hours=controls.frequency_window_hours)
-    return (
-        Delivery.objects.filter(status=Delivery.Status.SENT, sent_at__gte=since,
-                                send__cap_exempt=False)
-        .values("customer_id").annotate(pushes=Count("send_id", distinct=True))
-        .filter(pushes__gte=controls.frequency_cap).values("customer_id")
-    )
 
 
 def _skipped_rows(send: Send, customers: QuerySet, reason, now: datetime):
@@ -110,7 +136,9 @@ def _skipped_rows(send: Send, customers: QuerySet, reason, now: datetime):
 
 
 def _queued_rows(send: Send, customers: QuerySet, now: datetime):
-    not_before = _quiet_hours_end(send, customers, now)
+    devices = _reachable_devices(send).filter(customer__in=customers.values("pk"))
+    devices = devices.annotate(jh_zone=delivery_zone(DeliverySettings.load().default_time_zone))
+    not_before, reason = _timing(send, devices, now)
     application_id = _application_id()
     group = [F("kind"), application_id, not_before]
     chunk = min(MAX_BATCH_SIZE, send.throttle_per_minute or MAX_BATCH_SIZE)
@@ -120,17 +148,34 @@ def _queued_rows(send: Send, customers: QuerySet, now: datetime):
         + (Window(RowNumber(), partition_by=group, order_by=[F("customer_id"), F("id")]) - 1)
         / chunk
     )
-    devices = _reachable_devices(send).filter(customer__in=customers.values("pk"))
-    deferred = Case(When(Q(**{"jh_not_before__isnull": False}),
-                         then=Value(Delivery.Reason.QUIET_HOURS_DEFERRED)), default=Value(""))
     return _select(devices.annotate(jh_not_before=not_before), {
         "send": Value(send.pk, IntegerField()), "customer": F("customer_id"), "device": F("pk"),
         "kind": F("kind"), "application_id": application_id,
-        "status": Value(Delivery.Status.QUEUED), "reason": deferred,
+        "status": Value(Delivery.Status.QUEUED), "reason": reason,
         "not_before": F("jh_not_before"), "batch_no": batch_no, "error": Value(""),
         "attempts": Value(0, IntegerField()), "provider_message_id": Value(""),
         "created_at": Value(now, DateTimeField()),
     })
+
+
+def _timing(send: Send, devices: QuerySet, now: datetime) -> tuple:
+    """(not-before, reason) of each device's row as SQL: a CASE on its delivery zone, from the
+    timing worked out once per zone present (sending.timing)."""
+    null = Cast(Value(None), DateTimeField())  # typed, or PostgreSQL reads the NULL as text
+    window = quiet_window(send, DeliverySettings.load())
+    if window is None and send.local_time is None:
+        return null, Value("")
+    zones = devices.order_by().values_list("jh_zone", flat=True).distinct()
+    timings = {zone: zone_timing(send, zone, now, window) for zone in zones}
+    timings = {zone: timing for zone, timing in timings.items() if timing.reason}
+    if not timings:
+        return null, Value("")
+    not_before = Case(*(When(jh_zone=zone, then=Value(t.not_before, DateTimeField()))
+                        for zone, t in timings.items() if t.not_before is not None),
+                      default=null, output_field=DateTimeField())
+    reason = Case(*(When(jh_zone=zone, then=Value(t.reason)) for zone, t in timings.items()),
+                  default=Value(""), output_field=CharField())
+    return not_before, reason
 
 
 def _select(queryset: QuerySet, columns: dict) -> tuple[list[str], QuerySet]:
@@ -150,46 +195,6 @@ def _application_id() -> Coalesce:
                               (WebPushDevice, "webpush_id"))
     ]
     return Coalesce(*lookups, Value(""), output_field=CharField())
-
-
-def _quiet_hours_end(send: Send, customers: QuerySet, now: datetime):
-    """When quiet hours end for the device's customer if ``now`` falls inside them, else NULL.
-
-    Computed once per time zone present in the audience (a few hundred at most), then applied
-    in SQL with one CASE, so it follows DST and needs no time zone support in the database."""
-    null = Cast(Value(None), DateTimeField())  # typed, or PostgreSQL reads the NULL as text
-    if not send.respect_quiet_hours:
-        return null
-    controls = DeliverySettings.load()
-    zones = customers.values_list("time_zone", flat=True).distinct()
-    ends = {}
-    for zone in zones:
-        end = quiet_hours_end_in_zone(now, zone, controls.quiet_hours_start,
-                                      controls.quiet_hours_end)
-        if end is not None:
-            ends[zone] = end
-    if not ends:
-        return null
-    return Case(*(When(customer__time_zone=zone, then=Value(end)) for zone, end in ends.items()),
-                default=null, output_field=DateTimeField())
-
-
-def quiet_hours_end_in_zone(now: datetime, zone: str, start, end) -> datetime | None:
-    """If ``now`` is inside the quiet window [start, end) of local time in ``zone``, the moment
-    the window ends (as an aware datetime); otherwise None. The window may cross midnight."""
-    try:
-        local = now.astimezone(ZoneInfo(zone))
-    except (KeyError, ValueError):
-        return None
-    clock = local.time().replace(tzinfo=None)
-    if start == end:
-        return None
-    inside = start <= clock < end if start < end else (clock >= start or clock < end)
-    if not inside:
-        return None
-    end_day = local.date() if clock < end else local.date() + timedelta(days=1)
-    naive_end = datetime.combine(end_day, end)
-    return naive_end.replace(tzinfo=ZoneInfo(zone))
 
 
 def _insert(selection: tuple[list[str], QuerySet]) -> int:

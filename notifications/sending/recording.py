@@ -16,11 +16,6 @@ from notifications.sending.batches import Claim, fenced
 MAX_ATTEMPTS = 5  # temporary errors of one message (not of the provider) before it fails for good
 
 
-def rows_mark_sending(claim: Claim, delivery_ids: list[int]) -> None:
-    with fenced(claim):
-        Delivery.objects.filter(pk__in=delivery_ids).update(status=Delivery.Status.SENDING)
-
-
 def results_record(claim: Claim, results: list[PushResult]) -> None:
     """Sent, failed and dead-token results of one slice (retries are settled per chunk)."""
     by_outcome: dict[Outcome, list[PushResult]] = {}

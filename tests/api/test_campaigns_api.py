@@ -107,6 +107,29 @@ def test_model_rules_are_400s_too(brand, everyone, hello):
     }
 
 
+def test_quiet_hours_and_local_time_are_campaign_fields(brand, everyone, hello):
+    document = {"name": "Morning", "kind": "broadcast", "segment": everyone.key,
+                "quiet_hours_start": "22:00:00", "quiet_hours_end": "07:00:00",
+                "local_send_time": "09:00:00", "local_time_passed": "skip",
+                "steps": [{"kind": "send", "template": hello.pk}]}
+
+    response = brand.post(CAMPAIGNS, document, format="json")
+
+    assert response.status_code == 201, response.json()
+    saved = Campaign.objects.get(name="Morning")
+    assert (str(saved.quiet_hours_start), str(saved.local_send_time),
+            saved.local_time_passed) == ("22:00:00", "09:00:00", "skip")
+
+
+def test_a_half_quiet_window_or_a_journey_at_a_local_time_is_a_400(brand, hello):
+    response = brand.post(CAMPAIGNS, journey_document(
+        hello, quiet_hours_start="22:00:00", local_send_time="09:00:00"), format="json")
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"quiet_hours_end", "local_send_time"}
+
+
 def test_unknown_fields_are_refused(brand, hello):
     document = journey_document(hello, colour="blue")
     document["steps"][0]["colour"] = "red"

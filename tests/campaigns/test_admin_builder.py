@@ -422,11 +422,11 @@ def test_a_running_broadcast_shows_sent_over_total(admin_client, segment, templa
     assert f'href="/analytics/reports/campaigns/{campaign.pk}/"' in page
 
 
-def test_the_global_control_group_is_one_settings_page(admin_client):
-    response = admin_client.get(reverse("admin:campaigns_campaignsettings_changelist"))
+def test_the_global_control_group_is_on_the_delivery_settings_page(admin_client):
+    response = admin_client.get(reverse("admin:notifications_deliverysettings_changelist"))
 
     assert response.status_code == 302
-    assert admin_client.get(response.url).status_code == 200
+    assert "control_group_percent" in admin_client.get(response.url).content.decode()
 
 
 def test_the_records_lists_render(admin_client, template, ana):

@@ -13,7 +13,6 @@ from campaigns.engine.enrollments import enrollments_enter_audience
 from campaigns.engine.entry import enrollment_enter, event_process, stage_process
 from campaigns.models import (
     Campaign,
-    CampaignSettings,
     Enrollment,
     Step,
     Variant,
@@ -21,7 +20,7 @@ from campaigns.models import (
     variant_slot,
 )
 from campaigns.services import journeys_tick
-from notifications.models import Delivery
+from notifications.models import Delivery, DeliverySettings
 from tests.campaigns import engine_kit
 from tests.campaigns.engine_kit import (
     campaign,
@@ -128,9 +127,7 @@ def test_max_enrollments_is_never_exceeded():
 
 
 def test_holdout_and_control_groups_are_recorded_and_get_no_deliveries(outbox):
-    settings = CampaignSettings.load()
-    settings.global_control_percent = 10
-    settings.save()
+    DeliverySettings.objects.update_or_create(pk=1, defaults={"control_group_percent": 10})
     customers = [person(f"c{i}") for i in range(60)]
     broadcast = campaign("Blast", kind=Campaign.Kind.BROADCAST, holdout_percent=20,
                          steps=[send(template("Blast"))])

@@ -83,6 +83,23 @@ def test_a_send_created_in_the_admin_runs_through_the_service(admin_client, temp
     assert Send.objects.get().source == "admin"
 
 
+def test_an_admin_send_takes_its_own_quiet_window_and_a_local_time(admin_client, template):
+    customer_upsert(external_id="ana")
+    url = reverse("admin:notifications_send_add")
+    form = {"template": template.pk, "customer_external_ids": "ana", "respect_quiet_hours": "on"}
+
+    half = admin_client.post(url, {**form, "quiet_hours_start": "22:00"})
+    assert "needs both its start and its end" in half.content.decode()
+    good = admin_client.post(url, {**form, "quiet_hours_start": "22:00",
+                                   "quiet_hours_end": "07:30", "local_time": "09:00",
+                                   "local_time_passed": "skip"})
+
+    assert good.status_code == 302
+    send = Send.objects.get()
+    assert (send.quiet_hours_start, send.quiet_hours_end, send.local_time,
+            send.local_time_passed) == (time(22), time(7, 30), time(9), "skip")
+
+
 def test_send_page_shows_progress_and_a_paused_sends_error(admin_client, template, settings):
     settings.PUSH_BACKEND = "notifications.providers.locmem.LocmemBackend"
     DeliverySettings.objects.update_or_create(

@@ -6,7 +6,7 @@ from django.utils import timezone
 from audiences.models import Segment, Topic, TopicOptOut
 from audiences.services import customer_upsert
 from notifications.models import Delivery, DeliveryBatch, DeliverySettings, Send, Template
-from notifications.sending.fanout import quiet_hours_end_in_zone
+from notifications.sending.timing import quiet_hours_end_in_zone
 from notifications.services import device_register, send_create, send_fan_out
 
 pytestmark = pytest.mark.django_db

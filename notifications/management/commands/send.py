@@ -1,5 +1,7 @@
+import argparse
 import sys
 import time
+from datetime import time as dt_time
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -7,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from audiences.models import Customer, Segment
-from notifications.models import DeliveryBatch, Send, Template
+from notifications.models import DeliveryBatch, LocalTimePassed, Send, Template
 from notifications.selectors import send_progress
 from notifications.services import delivery_batch_send, send_create, send_fan_out
 
@@ -27,8 +29,15 @@ class Command(BaseCommand):
         parser.add_argument("--kinds", help="Only these providers, e.g. webpush or apns,fcm.")
         parser.add_argument("--throttle", type=int, help="Messages per minute.")
         parser.add_argument("--ignore-quiet-hours", action="store_true")
+        parser.add_argument("--quiet-hours", type=_window, metavar="HH:MM-HH:MM",
+                            help="Its own quiet window instead of the global one.")
+        parser.add_argument("--local-time", type=_clock, metavar="HH:MM",
+                            help="Deliver at this time in each customer's time zone.")
+        parser.add_argument("--skip-passed", action="store_true",
+                            help="With --local-time: skip customers whose time has passed "
+                                 "today (default: they get it at that time tomorrow).")
         parser.add_argument("--transactional", action="store_true",
-                            help="Exempt from the frequency cap.")
+                            help="Exempt from the frequency caps and the control group.")
         parser.add_argument("--expires-in-minutes", type=int,
                             help="Never send after this many minutes from now.")
         parser.add_argument("--source", default="command")
@@ -45,6 +54,9 @@ class Command(BaseCommand):
                 template=template, throttle_per_minute=options["throttle"],
                 kinds=[k.strip() for k in (options["kinds"] or "").split(",") if k.strip()],
                 respect_quiet_hours=not options["ignore_quiet_hours"],
+                quiet_hours=options["quiet_hours"], local_time=options["local_time"],
+                local_time_passed=(LocalTimePassed.SKIP if options["skip_passed"]
+                                   else LocalTimePassed.NEXT_DAY),
                 cap_exempt=options["transactional"], source=options["source"],
                 expires_at=timezone.now() + timedelta(minutes=expires) if expires else None,
                 **audience,
@@ -109,3 +121,15 @@ def _find(model, name_or_id: str):
         return model.objects.get(**lookup)
     except model.DoesNotExist:
         raise CommandError(f"No {model._meta.verbose_name} {name_or_id!r}.") from None
+
+
+def _clock(text: str) -> dt_time:
+    try:
+        return dt_time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day like 09:30") from None
+
+
+def _window(text: str) -> tuple[dt_time, dt_time]:
+    start, _, end = text.partition("-")
+    return _clock(start), _clock(end)
