@@ -114,6 +114,9 @@ class Template(models.Model):
         default=24 * 3600, help_text="How long providers keep trying to reach an offline device."
     )
     collapse_key = models.CharField(max_length=64, blank=True)
+    # The message of one API send, posted inline rather than named: kept for the send's history,
+    # left out of the template lists.
+    inline = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -187,7 +190,20 @@ class Send(models.Model):
         default=False, help_text="Transactional: not counted against, nor stopped by, the cap."
     )
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Never sent after this.")
+    ttl_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides the template's TTL when set."
+    )
+    data = StoredJSONField(
+        default=dict, blank=True, help_text="Posted with an API send: the template's {{ data }}."
+    )
     source = models.CharField(max_length=100, blank=True, help_text="e.g. campaign:3/step:7")
+    # An API send's Idempotency-Key (unique per API key) and a digest of its request body: the
+    # same request again answers this send, another body under the key is refused.
+    api_key = models.ForeignKey(
+        "journeyhub.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_digest = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -204,6 +220,12 @@ class Send(models.Model):
             # sends that fanned out or finished since its last run (analytics.rollups).
             models.Index(fields=["started_at"], name="send_started_at"),
             models.Index(fields=["finished_at"], name="send_finished_at"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "idempotency_key"], name="send_idempotency_key_per_api_key",
+                condition=~Q(idempotency_key=""),
+            ),
         ]
 
     def __str__(self) -> str:

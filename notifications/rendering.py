@@ -62,12 +62,13 @@ def customer_context(customer: Customer) -> dict:
 
 def message_context(*, customer: Customer, event_properties: dict | None = None,
                     last_events: dict[str, dict] | None = None,
-                    campaign: dict | None = None) -> dict:
+                    campaign: dict | None = None, data: dict | None = None) -> dict:
     return {
         "customer": customer_context(customer),
         "event": dict(event_properties or {}),
         "last": dict(last_events or {}),
         "campaign": dict(campaign or {}),
+        "data": data or {},
     }
 
 

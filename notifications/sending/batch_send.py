@@ -179,7 +179,8 @@ def _render_rows(send: Send, rows: list[Delivery]) -> tuple[list[PushMessage], l
         if (messages or broken) and time.monotonic() > render_until:
             break
         context = message_context(customer=row.customer, event_properties=trigger,
-                                  last_events=last.get(row.customer_id), campaign=campaign)
+                                  last_events=last.get(row.customer_id), campaign=campaign,
+                                  data=send.data)
         try:
             rendered = render(template, context,
                               text=pick_translation(template, row.customer.locale))
@@ -187,7 +188,7 @@ def _render_rows(send: Send, rows: list[Delivery]) -> tuple[list[PushMessage], l
             row.error = str(error)[:500]
             broken.append(row)
             continue
-        messages.append(_message(row, rendered, template))
+        messages.append(_message(row, rendered, template, send))
     return messages, broken
 
 
@@ -201,7 +202,7 @@ def _opted_out_now(send: Send, rows: list[Delivery]) -> set[int]:
     return out
 
 
-def _message(row: Delivery, rendered, template) -> PushMessage:
+def _message(row: Delivery, rendered, template, send: Send) -> PushMessage:
     device = row.device
     provider_row = device.provider_device
     data = {**rendered.data, "delivery_id": str(row.pk), "jh_token": tracking_token(row.pk)}
@@ -209,7 +210,8 @@ def _message(row: Delivery, rendered, template) -> PushMessage:
         delivery_id=row.pk, kind=device.kind, token=provider_row.registration_id,
         title=rendered.title, body=rendered.body, application_id=row.application_id or "default",
         image_url=rendered.image_url, url=rendered.url, data=data, priority=template.priority,
-        ttl_seconds=template.ttl_seconds, collapse_key=collapse_identity(row, template),
+        ttl_seconds=template.ttl_seconds if send.ttl_seconds is None else send.ttl_seconds,
+        collapse_key=collapse_identity(row, template),
         environment=device.environment,
         p256dh=getattr(provider_row, "p256dh", None) or "",
         auth=getattr(provider_row, "auth", None) or "",
