@@ -29,7 +29,8 @@ IDEMPOTENCY_KEY_MAX = 255
 TAGS = ["sends"]
 SEND_ID = OpenApiParameter("send_id", int, OpenApiParameter.PATH)
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key", {"type": "string", "maxLength": 255, "pattern": "^[ -~]*$"},
+    OpenApiParameter.HEADER, required=False,
     description="Any text up to 255 printable ASCII characters, unique per send (a UUID). The "
                 "same request again with the same key creates nothing and answers the send the "
                 "first one made (200); the key with another body is a 409.",
