@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils import timezone
 
+from analytics.push_kinds import campaign_push_kinds
 from analytics.reports import Counts, campaign_lift, campaign_report, top_campaigns
 from analytics.stats import Comparison
 from campaigns.models import Campaign
@@ -94,6 +95,7 @@ def campaign_report_view(request, campaign_id: int):
     report = campaign_report(campaign=campaign, since=since, until=until)
     lift = campaign_lift(campaign=campaign)
     context.update(_report_context(report, lift))
+    context["push_kinds"] = campaign_push_kinds(campaign=campaign)
     return render(request, "analytics/campaign_report.html", context)
 
 

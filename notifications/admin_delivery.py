@@ -55,11 +55,15 @@ class TemplateTranslationInline(admin.TabularInline):
     extra = 0
 
 
+PRESENTATION_FIELDS = ("badge_mode", "badge", "sound", "thread_id", "android_channel_id",
+                       "interruption_level", "relevance_score", "actions", "apns_category")
+
+
 class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
-        fields = ("name", "topic", "priority", "title", "body", "image_url", "url", "data",
-                  "ttl_seconds", "collapse_key")
+        fields = ("name", "kind", "topic", "priority", "title", "body", "image_url", "url", "data",
+                  *PRESENTATION_FIELDS, "ttl_seconds", "collapse_key")
 
     def clean(self):
         cleaned = super().clean()
@@ -69,7 +73,8 @@ class TemplateForm(forms.ModelForm):
         if unstorable:
             return cleaned
         candidate = Template(**{k: v for k, v in cleaned.items() if k in
-                                ("title", "body", "image_url", "url", "data")})
+                                ("kind", "priority", "title", "body", "image_url", "url", "data",
+                                 "ttl_seconds", "collapse_key", *PRESENTATION_FIELDS)})
         for problem in template_check(candidate):
             raise ValidationError(f"This template cannot be sent: {problem}")
         return cleaned
@@ -96,7 +101,7 @@ class TemplateAdmin(admin.ModelAdmin):
     inlines = (TemplateTranslationInline,)
     change_form_template = "admin/notifications/template/change_form.html"
     fieldsets = (
-        (None, {"fields": ("name", "topic", "priority")}),
+        (None, {"fields": ("name", "kind", "topic", "priority")}),
         ("Message", {
             "fields": ("title", "body", "image_url", "url", "data"),
             "description": (
@@ -106,6 +111,11 @@ class TemplateAdmin(admin.ModelAdmin):
                 "{{ last.order_placed.restaurant }} (the customer's latest order_placed event), "
                 "{{ campaign.source }}. Use |default:'...' for missing values."
             ),
+        }),
+        ("How it shows", {
+            "fields": PRESENTATION_FIELDS,
+            "description": "Badge, sound, grouping and buttons (see the README's template "
+                           "reference for what each provider receives).",
         }),
         ("Delivery", {"fields": ("ttl_seconds", "collapse_key")}),
     )
@@ -337,7 +347,8 @@ class DeliverySettingsAdmin(admin.ModelAdmin):
 class DemoReceivedPushAdmin(admin.ModelAdmin):
     """What the demo sink received and decrypted: proof that sends really went out."""
 
-    list_display = ("received_at", "title", "body", "customer", "tag", "urgency", "ttl")
+    list_display = ("received_at", "kind", "title", "body", "buttons", "customer", "tag",
+                    "urgency", "ttl")
     list_select_related = ("inbox__device__customer",)
     readonly_fields = ("inbox", "received_at", "title", "body", "payload", "tag", "ttl",
                        "urgency")
@@ -346,6 +357,15 @@ class DemoReceivedPushAdmin(admin.ModelAdmin):
     @admin.display(description="Customer")
     def customer(self, received: DemoReceivedPush):
         return received.inbox.device.customer
+
+    @admin.display(description="Kind")
+    def kind(self, received: DemoReceivedPush) -> str:
+        return "silent (data only)" if received.payload.get("kind") == "silent" else "alert"
+
+    @admin.display(description="Buttons")
+    def buttons(self, received: DemoReceivedPush) -> str:
+        actions = received.payload.get("actions") or []
+        return " | ".join(str(a.get("title", "")) for a in actions if isinstance(a, dict)) or "-"
 
     def has_add_permission(self, request):
         return False

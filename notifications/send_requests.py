@@ -20,7 +20,9 @@ from notifications.rendering import SAMPLE_CUSTOMER, RenderError, message_contex
 from notifications.services import send_create, template_save
 
 MAX_EXTERNAL_IDS = 10_000  # one request's audience by id; a larger one is a segment
-INLINE_FIELDS = ("title", "body", "image_url", "url", "data", "priority", "collapse_key")
+INLINE_FIELDS = ("kind", "title", "body", "image_url", "url", "data", "priority", "collapse_key",
+                 "badge_mode", "badge", "sound", "thread_id", "android_channel_id",
+                 "interruption_level", "relevance_score", "actions", "apns_category")
 
 
 class IdempotencyConflict(Exception):
@@ -132,6 +134,8 @@ def _inline_template(message: dict, data: dict) -> Template:
     """The posted message, saved as an inline template (checked as every template is)."""
     fields = {name: message[name] for name in INLINE_FIELDS if name in message}
     candidate = Template(**fields)
+    if problems := candidate.kind_problems():
+        raise ValidationError({f"message.{name}": problem for name, problem in problems.items()})
     try:
         render(candidate, message_context(customer=SAMPLE_CUSTOMER, data=data))
     except RenderError as error:

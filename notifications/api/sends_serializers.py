@@ -3,7 +3,8 @@
 from rest_framework import serializers
 
 from journeyhub.api_errors import IdentifierField, StrictFieldsMixin
-from notifications.models import Delivery, Device, Send, Template
+from notifications.api.templates_serializers import ActionSerializer
+from notifications.models import MAX_ACTIONS, Delivery, Device, Send, Template
 from notifications.send_requests import MAX_EXTERNAL_IDS
 
 MAX_TTL_SECONDS = 28 * 24 * 3600  # what FCM and APNs keep at most
@@ -20,6 +21,24 @@ class InlineMessageSerializer(StrictFieldsMixin, serializers.Serializer):
     data = serializers.DictField(required=False, help_text="Custom key/value data.")
     priority = serializers.ChoiceField(choices=Template.Priority.choices, required=False)
     collapse_key = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    kind = serializers.ChoiceField(choices=Template.Kind.choices, required=False)
+    badge_mode = serializers.ChoiceField(choices=Template.BadgeMode.choices, required=False)
+    badge = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    sound = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    thread_id = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    android_channel_id = serializers.CharField(max_length=100, allow_blank=True,
+                                               required=False)
+    interruption_level = serializers.ChoiceField(choices=Template.InterruptionLevel.choices,
+                                                 required=False)
+    relevance_score = serializers.FloatField(min_value=0, max_value=1, required=False)
+    actions = serializers.ListField(child=ActionSerializer(), max_length=MAX_ACTIONS,
+                                    required=False)
+    apns_category = serializers.CharField(max_length=64, allow_blank=True, required=False)
+
+    def validate(self, attrs):
+        if "actions" in attrs:
+            attrs["actions"] = [dict(action) for action in attrs["actions"]]
+        return attrs
 
 
 class SendCreateSerializer(StrictFieldsMixin, serializers.Serializer):

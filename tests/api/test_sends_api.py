@@ -216,3 +216,34 @@ def test_deliveries_of_an_erased_customer_keep_their_row(brand, order_update, an
     Delivery.objects.filter(send_id=send_id).update(customer=None)
     rows = brand.get(f"/api/v1/sends/{send_id}/deliveries/").json()["results"]
     assert rows[0]["external_id"] is None and rows[0]["status"] == "sent"
+
+
+def test_an_inline_message_with_buttons_and_the_open_of_one(brand, app_for, ana, locmem_backend):
+    actions = [{"id": "track", "title": "Track order", "url": "app://orders/1"}]
+    answer = post(brand, {"message": {"title": "On its way", "body": "19:40", "actions": actions,
+                                      "sound": "default", "badge_mode": "set", "badge": 1},
+                          "external_ids": ["ana-1"]})
+    assert answer.status_code == 201, answer.json()
+    run(Send.objects.get(pk=answer.json()["id"]))
+    [message] = locmem_backend
+    assert [a.id for a in message.presentation.actions] == ["track"]
+    assert (message.presentation.sound, message.presentation.badge) == ("default", 1)
+
+    app = app_for(ana)
+    token = message.data["jh_token"]
+    unknown = app.post("/api/v1/me/deliveries/opened/", {"token": token, "action_id": "dance"},
+                       format="json")
+    opened = app.post("/api/v1/me/deliveries/opened/", {"token": token, "action_id": "track"},
+                      format="json")
+
+    assert unknown.status_code == 400 and "action_id" in unknown.json()["errors"]
+    assert opened.status_code == 200
+    assert Delivery.objects.get(pk=message.delivery_id).opened_action == "track"
+
+
+def test_an_inline_silent_message_needs_data(brand, ana):
+    answer = post(brand, {"message": {"kind": "silent", "title": "x"},
+                          "external_ids": ["ana-1"]})
+    assert answer.status_code == 400
+    assert {"message.title", "message.data"} <= set(answer.json()["errors"])
+    assert Send.objects.count() == 0
