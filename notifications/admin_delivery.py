@@ -24,6 +24,7 @@ from notifications.models import (
     Template,
     TemplateTranslation,
 )
+from notifications.previews import template_preview
 from notifications.rendering import template_check, template_field_problems
 from notifications.selectors import send_outage, send_progress
 from notifications.services import send_cancel, send_create, send_pause, send_resume, send_test
@@ -119,6 +120,19 @@ class TemplateAdmin(admin.ModelAdmin):
         }),
         ("Delivery", {"fields": ("ttl_seconds", "collapse_key")}),
     )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        template = Template.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if template is not None and request.method == "GET":
+            wanted = request.GET.get("preview_customer", "").strip()
+            customer = Customer.objects.filter(external_id=wanted).first() if wanted else None
+            extra_context = {
+                **(extra_context or {}), "preview": template_preview(template, customer),
+                "preview_customer_id": wanted,
+                "preview_problem": f"No customer with external id {wanted!r}."
+                if wanted and customer is None else "",
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         urls = super().get_urls()
