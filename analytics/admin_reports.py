@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from analytics.push_kinds import campaign_push_kinds
 from analytics.reports import Counts, campaign_lift, campaign_report, computed_at, top_campaigns
 from analytics.rollups import rollups_refresh
 from analytics.stats import Comparison
@@ -105,6 +106,7 @@ def campaign_report_view(request, campaign_id: int):
     report = campaign_report(campaign=campaign, since=since, until=until)
     lift = campaign_lift(campaign=campaign)
     context.update(_report_context(report, lift))
+    context["push_kinds"] = campaign_push_kinds(campaign=campaign)
     return render(request, "analytics/campaign_report.html", context)
 
 

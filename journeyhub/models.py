@@ -20,6 +20,7 @@ class ApiKey(models.Model):
         SEGMENTS_WRITE = "segments:write", "Manage segments and static members"
         CAMPAIGNS = "campaigns", "Manage campaigns and templates (and read segments)"
         ANALYTICS_READ = "analytics:read", "Read analytics reports"
+        SENDS = "sends", "Send messages and follow their sends"
 
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=API_KEY_PREFIX_LENGTH, unique=True, editable=False)

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include("audiences.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
     path("api/v1/", include("notifications.api.templates_urls")),
+    path("api/v1/", include("notifications.api.sends_urls")),
     path("api/v1/", include("campaigns.api.urls")),
     path("api/v1/analytics/", include("analytics.api.urls")),
     re_path(r"^api(?:/|$)", api_not_found),

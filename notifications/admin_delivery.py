@@ -26,6 +26,7 @@ from notifications.models import (
     Template,
     TemplateTranslation,
 )
+from notifications.previews import template_preview
 from notifications.rendering import template_check, template_field_problems
 from notifications.selectors import send_outage, send_progress
 from notifications.services import send_cancel, send_create, send_pause, send_resume, send_test
@@ -57,11 +58,15 @@ class TemplateTranslationInline(admin.TabularInline):
     extra = 0
 
 
+PRESENTATION_FIELDS = ("badge_mode", "badge", "sound", "thread_id", "android_channel_id",
+                       "interruption_level", "relevance_score", "actions", "apns_category")
+
+
 class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
-        fields = ("name", "topic", "priority", "title", "body", "image_url", "url", "data",
-                  "ttl_seconds", "collapse_key")
+        fields = ("name", "kind", "topic", "priority", "title", "body", "image_url", "url", "data",
+                  *PRESENTATION_FIELDS, "ttl_seconds", "collapse_key")
 
     def clean(self):
         cleaned = super().clean()
@@ -71,7 +76,8 @@ class TemplateForm(forms.ModelForm):
         if unstorable:
             return cleaned
         candidate = Template(**{k: v for k, v in cleaned.items() if k in
-                                ("title", "body", "image_url", "url", "data")})
+                                ("kind", "priority", "title", "body", "image_url", "url", "data",
+                                 "ttl_seconds", "collapse_key", *PRESENTATION_FIELDS)})
         for problem in template_check(candidate):
             raise ValidationError(f"This template cannot be sent: {problem}")
         return cleaned
@@ -98,7 +104,7 @@ class TemplateAdmin(admin.ModelAdmin):
     inlines = (TemplateTranslationInline,)
     change_form_template = "admin/notifications/template/change_form.html"
     fieldsets = (
-        (None, {"fields": ("name", "topic", "priority")}),
+        (None, {"fields": ("name", "kind", "topic", "priority")}),
         ("Message", {
             "fields": ("title", "body", "image_url", "url", "data"),
             "description": (
@@ -109,8 +115,26 @@ class TemplateAdmin(admin.ModelAdmin):
                 "{{ campaign.source }}. Use |default:'...' for missing values."
             ),
         }),
+        ("How it shows", {
+            "fields": PRESENTATION_FIELDS,
+            "description": "Badge, sound, grouping and buttons (see the README's template "
+                           "reference for what each provider receives).",
+        }),
         ("Delivery", {"fields": ("ttl_seconds", "collapse_key")}),
     )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        template = Template.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if template is not None and request.method == "GET":
+            wanted = request.GET.get("preview_customer", "").strip()
+            customer = Customer.objects.filter(external_id=wanted).first() if wanted else None
+            extra_context = {
+                **(extra_context or {}), "preview": template_preview(template, customer),
+                "preview_customer_id": wanted,
+                "preview_problem": f"No customer with external id {wanted!r}."
+                if wanted and customer is None else "",
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         urls = super().get_urls()
@@ -361,7 +385,8 @@ class FrequencyCapAdmin(admin.ModelAdmin):
 class DemoReceivedPushAdmin(admin.ModelAdmin):
     """What the demo sink received and decrypted: proof that sends really went out."""
 
-    list_display = ("received_at", "title", "body", "customer", "tag", "urgency", "ttl")
+    list_display = ("received_at", "kind", "title", "body", "buttons", "customer", "tag",
+                    "urgency", "ttl")
     list_select_related = ("inbox__device__customer",)
     readonly_fields = ("inbox", "received_at", "title", "body", "payload", "tag", "ttl",
                        "urgency")
@@ -370,6 +395,15 @@ class DemoReceivedPushAdmin(admin.ModelAdmin):
     @admin.display(description="Customer")
     def customer(self, received: DemoReceivedPush):
         return received.inbox.device.customer
+
+    @admin.display(description="Kind")
+    def kind(self, received: DemoReceivedPush) -> str:
+        return "silent (data only)" if received.payload.get("kind") == "silent" else "alert"
+
+    @admin.display(description="Buttons")
+    def buttons(self, received: DemoReceivedPush) -> str:
+        actions = received.payload.get("actions") or []
+        return " | ".join(str(a.get("title", "")) for a in actions if isinstance(a, dict)) or "-"
 
     def has_add_permission(self, request):
         return False

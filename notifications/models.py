@@ -1,3 +1,4 @@
+import re
 from datetime import time
 
 from django.core.exceptions import ValidationError
@@ -93,17 +94,37 @@ class Device(models.Model):
         return self.is_active and self.permission != self.Permission.DENIED
 
 
+ACTION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MAX_ACTIONS = 3  # what Android shows; iOS and browsers show at least as many
+ACTION_TITLE_MAX = 40
+
+
 class Template(models.Model):
     """A push message. Title, body, image, URL and data values are Django templates rendered
     over a safe context (see notifications.rendering)."""
+
+    class Kind(models.TextChoices):
+        ALERT = "alert", "Alert: a notification the customer sees"
+        SILENT = "silent", "Silent: data for the app, nothing shown"
 
     class Priority(models.TextChoices):
         NORMAL = "normal", "Normal"
         HIGH = "high", "High (time-sensitive)"
 
+    class BadgeMode(models.TextChoices):
+        SET = "set", "Set the app icon's badge to the number"
+        INCREMENT = "increment", "Add the number to the badge (the app adds it)"
+
+    class InterruptionLevel(models.TextChoices):
+        PASSIVE = "passive", "Passive: no sound, no wake"
+        ACTIVE = "active", "Active (the default)"
+        TIME_SENSITIVE = "time-sensitive", "Time sensitive: breaks through Focus"
+        CRITICAL = "critical", "Critical: needs Apple's entitlement"
+
     name = models.CharField(max_length=100, unique=True)
-    title = models.CharField(max_length=200)
-    body = models.TextField()
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ALERT)
+    title = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
     image_url = models.CharField(max_length=500, blank=True)
     url = models.CharField(max_length=500, blank=True, help_text="Deep link or web URL.")
     data = StoredJSONField(default=dict, blank=True, help_text="Custom key/value data.")
@@ -121,11 +142,89 @@ class Template(models.Model):
         help_text="A variable with no value (and no |default) skips that customer's message "
                   "with render_error instead of sending it with a gap.",
     )
+    badge_mode = models.CharField(max_length=10, choices=BadgeMode.choices, blank=True)
+    badge = models.PositiveIntegerField(null=True, blank=True, help_text="With a badge mode.")
+    sound = models.CharField(
+        max_length=100, blank=True,
+        help_text='"default", the name of a sound the app bundles, or blank for none.',
+    )
+    thread_id = models.CharField(
+        max_length=64, blank=True, help_text="Groups notifications (APNs thread-id).")
+    android_channel_id = models.CharField(
+        max_length=100, blank=True, help_text="The Android notification channel the app made.")
+    interruption_level = models.CharField(
+        max_length=20, choices=InterruptionLevel.choices, blank=True, help_text="iOS 15+.")
+    relevance_score = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="0 to 1: which notification of a group iOS shows first.",
+    )
+    actions = StoredJSONField(
+        default=list, blank=True,
+        help_text=f'Up to {MAX_ACTIONS} buttons: [{{"id": "track", "title": "Track order", '
+                  f'"url": "app://orders"}}]',
+    )
+    apns_category = models.CharField(
+        max_length=64, blank=True,
+        help_text="The APNs category the app registered for these buttons; default "
+                  "jh.<id>.<id> from the action ids.",
+    )
+    # The message of one API send, posted inline rather than named: kept for the send's history,
+    # left out of the template lists.
+    inline = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors = self.kind_problems()
+        if errors:
+            raise ValidationError(errors)
+
+    def kind_problems(self) -> dict[str, str]:
+        """{field: problem} for fields that do not fit the template's kind, or each other."""
+        problems = {}
+        if self.kind == self.Kind.SILENT:
+            shown = [name for name in ("title", "body", "image_url", "sound")
+                     if getattr(self, name)]
+            shown += ["actions"] if self.actions else []
+            shown += ["badge_mode"] if self.badge_mode else []
+            for name in shown:
+                problems[name] = "A silent push shows nothing: leave this empty."
+            if not self.data:
+                problems["data"] = "A silent push carries data: give at least one key."
+        if bool(self.badge_mode) != (self.badge is not None):
+            problems["badge"] = "Give a badge mode and a number, or neither."
+        if (actions := self.action_problem()) is not None:
+            problems["actions"] = actions
+        return problems
+
+    def action_problem(self) -> str | None:
+        actions = self.actions or []
+        example = ' e.g. [{"id": "track", "title": "Track order", "url": "app://orders"}]'
+        if not isinstance(actions, list) or len(actions) > MAX_ACTIONS:
+            return f"A list of at most {MAX_ACTIONS} actions,{example}."
+        for index, action in enumerate(actions, 1):
+            if not isinstance(action, dict) or set(action) - {"id", "title", "url"}:
+                return f"Action {index}: an object with id, title and url,{example}."
+            if not ACTION_ID_RE.match(str(action.get("id", ""))):
+                return f"Action {index}: id is 1 to 32 letters, digits, - or _."
+            title = action.get("title")
+            if not isinstance(title, str) or not 0 < len(title) <= ACTION_TITLE_MAX:
+                return f"Action {index}: title is text of 1 to {ACTION_TITLE_MAX} characters."
+            if not isinstance(action.get("url", ""), str) or len(action.get("url", "")) > 500:
+                return f"Action {index}: url is text of at most 500 characters."
+        if len({action["id"] for action in actions}) != len(actions):
+            return "Each action needs its own id."
+        return None
+
+    @property
+    def category(self) -> str:
+        """The APNs category of the template's buttons (the app registers it)."""
+        if self.apns_category or not self.actions:
+            return self.apns_category
+        return "jh." + ".".join(action["id"] for action in self.actions)
 
 
 class TemplateTranslation(models.Model):
@@ -278,7 +377,20 @@ class Send(models.Model):
         default=False, help_text="Transactional: not counted against, nor stopped by, the cap."
     )
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Never sent after this.")
+    ttl_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides the template's TTL when set."
+    )
+    data = StoredJSONField(
+        default=dict, blank=True, help_text="Posted with an API send: the template's {{ data }}."
+    )
     source = models.CharField(max_length=100, blank=True, help_text="e.g. campaign:3/step:7")
+    # An API send's Idempotency-Key (unique per API key) and a digest of its request body: the
+    # same request again answers this send, another body under the key is refused.
+    api_key = models.ForeignKey(
+        "journeyhub.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_digest = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -295,6 +407,12 @@ class Send(models.Model):
             # sends that fanned out or finished since its last run (analytics.rollups).
             models.Index(fields=["started_at"], name="send_started_at"),
             models.Index(fields=["finished_at"], name="send_finished_at"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "idempotency_key"], name="send_idempotency_key_per_api_key",
+                condition=~Q(idempotency_key=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -361,6 +479,8 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
+    # The id of the action button the customer tapped to open it; blank: the notification.
+    opened_action = models.CharField(max_length=32, blank=True, db_default="")
 
     class Meta:
         verbose_name_plural = "deliveries"

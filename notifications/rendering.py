@@ -7,7 +7,6 @@ customer it is rendered for, the triggering event, the latest event of a named k
 campaign: nothing else. Each message renders within a budget of time, loop iterations and size;
 a template over it is refused when saved, and a delivery over it is skipped."""
 
-import json
 import re
 import time
 from collections.abc import Iterable
@@ -19,9 +18,9 @@ from django.template import Context, TemplateSyntaxError
 from audiences.models import Customer, Event
 from journeyhub.json_rules import json_problem, text_problem
 from notifications.models import Template
+from notifications.payloads import size_problems
 from notifications.template_engine import RenderError, render_budget, render_field
 
-MAX_PAYLOAD_BYTES = 4096  # FCM and APNs refuse larger payloads; Web Push allows a little less
 # A save renders the template and each of its (up to 100) translations for a sample customer:
 # each within the render budget, all of them together within this.
 CHECK_MAX_MS = 500
@@ -36,14 +35,6 @@ class Rendered:
     image_url: str
     url: str
     data: dict[str, str] = field(default_factory=dict)
-
-    def payload_bytes(self) -> int:
-        """Size of the notification as APNs counts it (the strictest of the three)."""
-        payload = {
-            "aps": {"alert": {"title": self.title, "body": self.body}, "mutable-content": 1},
-            "image": self.image_url, "url": self.url, **self.data,
-        }
-        return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def customer_context(customer: Customer) -> dict:
@@ -63,12 +54,13 @@ def customer_context(customer: Customer) -> dict:
 
 def message_context(*, customer: Customer, event_properties: dict | None = None,
                     last_events: dict[str, dict] | None = None,
-                    campaign: dict | None = None) -> dict:
+                    campaign: dict | None = None, data: dict | None = None) -> dict:
     return {
         "customer": customer_context(customer),
         "event": dict(event_properties or {}),
         "last": dict(last_events or {}),
         "campaign": dict(campaign or {}),
+        "data": data or {},
     }
 
 
@@ -106,9 +98,13 @@ def pick_translation(template: Template, locale: str) -> tuple[str, str]:
     return (chosen.title, chosen.body) if chosen else (template.title, template.body)
 
 
-def render(template: Template, context: dict, *, text: tuple[str, str] | None = None) -> Rendered:
+def render(template: Template, context: dict, *, text: tuple[str, str] | None = None,
+           check_size: bool = True) -> Rendered:
     """Render a template; ``text`` is the (title, body) of a translation, if one applies.
-    Raises RenderError (RenderOverBudget when over the budget of template_engine)."""
+    Raises RenderError (RenderOverBudget when over the budget of template_engine), also when
+    the payload would be over a provider's limit with what sending adds (notifications.
+    payloads), unless ``check_size`` is False (sending measures each message for its own
+    provider)."""
     title, body = text or (template.title, template.body)
     ctx = Context(context, autoescape=False)
     try:
@@ -129,12 +125,12 @@ def render(template: Template, context: dict, *, text: tuple[str, str] | None = 
         raise RenderError("the template is nested too deeply") from error
     except Exception as error:  # noqa: BLE001 - any filter may raise on odd values
         raise RenderError(f"{type(error).__name__}: {error}") from error
-    if not rendered.title and not rendered.body:
+    if template.kind != Template.Kind.SILENT and not rendered.title and not rendered.body:
         raise RenderError("the message rendered empty")
-    if rendered.payload_bytes() > MAX_PAYLOAD_BYTES:
-        raise RenderError(
-            f"payload is {rendered.payload_bytes()} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit"
-        )
+    if check_size and (problems := size_problems(
+            template, title=rendered.title, body=rendered.body, image_url=rendered.image_url,
+            url=rendered.url, data=rendered.data)):
+        raise RenderError("; ".join(problems))
     return rendered
 
 

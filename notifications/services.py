@@ -156,6 +156,8 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
     if local_time_passed not in LocalTimePassed.values:
         raise ValidationError({"local_time_passed": f"Unknown choice {local_time_passed!r}; "
                                f"choose one of: {', '.join(LocalTimePassed.values)}."})
+    # A silent push is not seen: it neither counts against the cap nor waits for it.
+    cap_exempt = cap_exempt or template.kind == Template.Kind.SILENT
     send = Send.objects.create(
         template=template, segment=segment,
         customer_ids=sorted(set(customer_ids)) if customer_ids is not None else None,
@@ -337,14 +339,19 @@ def send_test(*, template: Template, customer: Customer, created_by=None) -> Sen
                        respect_quiet_hours=False, source="test", created_by=created_by)
 
 
-def delivery_track(*, token: str, action: str, customer: Customer | None = None) -> Delivery:
+def delivery_track(*, token: str, action: str, customer: Customer | None = None,
+                   action_id: str = "") -> Delivery:
     """Record that the app received or opened a delivery. The token is the signed one in the
-    payload. A forged token, or one for another customer's delivery, is invalid; the same
-    action reported twice is refused with the code "already_reported"."""
+    payload; ``action_id`` names the button that opened it, one of its template's actions. A
+    forged token, or one for another customer's delivery, is invalid; the same action reported
+    twice is refused with the code "already_reported"."""
     delivery_id = _tracked_delivery_id(token)
     field = {"received": "received_at", "opened": "opened_at"}[action]
     now = timezone.now()
     changes = {field: now}
+    if action_id:
+        _check_action_id(delivery_id, action_id)
+        changes["opened_action"] = action_id
     if action == "opened":  # an open implies receipt, even if the app never reported it
         changes["received_at"] = Coalesce("received_at", Value(now))
     owned = Delivery.objects.filter(pk=delivery_id)
@@ -359,11 +366,21 @@ def delivery_track(*, token: str, action: str, customer: Customer | None = None)
                 f"Already reported as {action}.", code="already_reported")})
         delivery = Delivery.objects.select_related("customer", "send").get(pk=delivery_id)
         if action == "opened" and delivery.customer is not None:  # None: erased since
+            properties = {"delivery_id": delivery_id, "send_id": delivery.send_id,
+                          "source": delivery.send.source}
+            if action_id:
+                properties["action_id"] = action_id
             event_track(customer=delivery.customer, name="notification_opened", occurred_at=now,
-                        properties={"delivery_id": delivery_id, "send_id": delivery.send_id,
-                                    "source": delivery.send.source},
-                        client_event_id=f"open-{delivery_id}")
+                        properties=properties, client_event_id=f"open-{delivery_id}")
     return delivery
+
+
+def _check_action_id(delivery_id: int, action_id: str) -> None:
+    actions = (Template.objects.filter(sends__deliveries=delivery_id)
+               .values_list("actions", flat=True).first())
+    if actions is not None and action_id not in {action["id"] for action in actions or []}:
+        raise ValidationError({"action_id": ValidationError(
+            f"This message has no button {action_id!r}.", code="invalid")})
 
 
 def _tracked_delivery_id(token: str) -> int:
@@ -381,8 +398,10 @@ def _enqueue_on_commit(task_name: str, *args) -> None:
 
 # --- Templates --------------------------------------------------------------------------------
 
-TEMPLATE_FIELDS = ("name", "title", "body", "image_url", "url", "data", "topic", "priority",
-                   "ttl_seconds", "collapse_key")
+TEMPLATE_FIELDS = ("name", "kind", "title", "body", "image_url", "url", "data", "topic",
+                   "priority", "ttl_seconds", "collapse_key", "badge_mode", "badge", "sound",
+                   "thread_id", "android_channel_id", "interruption_level", "relevance_score",
+                   "actions", "apns_category")
 
 
 @transaction.atomic

@@ -107,3 +107,11 @@ class DeliveryReportSerializer(StrictFieldsMixin, serializers.Serializer):
     token = serializers.CharField(
         max_length=200, help_text="The jh_token from the notification's data."
     )
+
+
+class DeliveryOpenedSerializer(DeliveryReportSerializer):
+    action_id = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{1,32}$", max_length=32, required=False,
+        help_text="The id of the action button tapped (jh_actions / the category's action); "
+                  "leave out for a tap on the notification itself.",
+    )

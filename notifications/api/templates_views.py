@@ -64,7 +64,8 @@ class TemplateListView(TemplateApiView, GenericAPIView):
         responses={200: TemplateSerializer(many=True), **error_responses(400, 401, 403, 429)},
     )
     def get(self, request):
-        templates = Template.objects.select_related("topic").prefetch_related("translations")
+        templates = (Template.objects.filter(inline=False).select_related("topic")
+                     .prefetch_related("translations"))
         page = self.paginate_queryset(templates.order_by("name"))
         return self.get_paginated_response(TemplateSerializer(page, many=True).data)
 

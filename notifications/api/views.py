@@ -17,6 +17,7 @@ from audiences.api.auth import AppApiView
 from audiences.models import Customer
 from journeyhub.api_errors import StrictLimitOffsetPagination, error_responses, refuse_body
 from notifications.api.serializers import (
+    DeliveryOpenedSerializer,
     DeliveryReportSerializer,
     DeviceRegisterSerializer,
     DeviceSerializer,
@@ -120,13 +121,15 @@ class DeliveryReportView(AppApiView):
     payload carried (data.jh_token)."""
 
     action = ""
+    serializer_class = DeliveryReportSerializer
 
     def post(self, request):
-        serializer = DeliveryReportSerializer(data=request.data)
+        serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             delivery = delivery_track(token=serializer.validated_data["token"],
-                                      action=self.action, customer=request.auth)
+                                      action=self.action, customer=request.auth,
+                                      action_id=serializer.validated_data.get("action_id", ""))
         except ValidationError as error:
             codes = {e.code for errors in error.error_dict.values() for e in errors}
             if "already_reported" in codes:
@@ -157,10 +160,12 @@ class DeliveryReceivedView(DeliveryReportView):
 
 class DeliveryOpenedView(DeliveryReportView):
     action = "opened"
+    serializer_class = DeliveryOpenedSerializer
 
     @extend_schema(tags=["tracking"], summary="Report that a notification was opened",
-                   description="Sets the delivery's opened_at and records a "
-                               "notification_opened event for the customer.",
-                   request=DeliveryReportSerializer, responses=_REPORT_RESPONSES)
+                   description="Sets the delivery's opened_at (and opened_action: the button "
+                               "tapped, if any) and records a notification_opened event for "
+                               "the customer.",
+                   request=DeliveryOpenedSerializer, responses=_REPORT_RESPONSES)
     def post(self, request):
         return super().post(request)

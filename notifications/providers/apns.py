@@ -4,6 +4,7 @@ One aioapns client per (application id, environment) per process, living on the 
 loop (see aioloop), so its HTTP/2 connections and signed JWT are reused across batches."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -36,7 +37,7 @@ class ApnsProvider:
     use_sandbox, err_func) and must return an object with ``async send_notification``."""
 
     def __init__(self, application_id: str, config: dict,
-                 client_factory: ClientFactory = aioapns.APNs):
+                 client_factory: ClientFactory | None = None):
         missing = [key for key in REQUIRED_KEYS if not config.get(key)]
         if missing:
             raise ProviderConfigError(
@@ -44,7 +45,7 @@ class ApnsProvider:
             )
         self._application_id = application_id
         self._config = config
-        self._client_factory = client_factory
+        self._client_factory = client_factory or aioapns.APNs  # looked up when built
         self._clients: dict[str, aioapns.APNs] = {}  # environment -> client, used on the loop
 
     def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
@@ -102,23 +103,45 @@ class ApnsProvider:
 
 
 def notification_request(message: PushMessage) -> aioapns.NotificationRequest:
+    silent = message.presentation.silent
+    # Apple asks background pushes to go at priority 5: at 10 they are refused or throttled.
+    high = message.priority == "high" and not silent
+    return aioapns.NotificationRequest(
+        device_token=message.token,
+        message=apns_payload(message),
+        notification_id=str(uuid.uuid4()),
+        time_to_live=message.ttl_seconds,
+        priority=int(PRIORITY_HIGH if high else PRIORITY_NORMAL),
+        collapse_key=message.collapse_key or None,
+        push_type=PushType.BACKGROUND if silent else PushType.ALERT,
+    )
+
+
+def apns_payload(message: PushMessage) -> dict:
+    """The JSON object APNs receives: the message's data, ``aps``, and our keys for the app."""
+    look = message.presentation
+    payload: dict = {**message.data}
+    if look.silent:
+        payload["aps"] = {"content-available": 1}
+        return payload
     aps: dict = {"alert": {"title": message.title, "body": message.body}}
-    if message.image_url:
-        aps["mutable-content"] = 1  # lets the app's notification service extension fetch it
-    payload: dict = {**message.data, "aps": aps}
+    if message.image_url or look.badge_increment:
+        aps["mutable-content"] = 1  # the app's notification service extension does the rest
+    if look.badge is not None and not look.badge_increment:
+        aps["badge"] = look.badge
+    aps.update(look.apns_aps)
+    payload["aps"] = aps
     if message.url:
         payload["url"] = message.url
     if message.image_url:
         payload["image_url"] = message.image_url
-    return aioapns.NotificationRequest(
-        device_token=message.token,
-        message=payload,
-        notification_id=str(uuid.uuid4()),
-        time_to_live=message.ttl_seconds,
-        priority=int(PRIORITY_HIGH if message.priority == "high" else PRIORITY_NORMAL),
-        collapse_key=message.collapse_key or None,
-        push_type=PushType.ALERT,
-    )
+    payload.update(look.apns_custom)
+    return payload
+
+
+def apns_body(payload: dict) -> bytes:
+    """The bytes aioapns sends for ``payload`` (its own serialisation), which APNs measures."""
+    return json.dumps(payload, ensure_ascii=False).encode()
 
 
 def _result(message: PushMessage,

@@ -111,10 +111,14 @@ class WebPushProvider:
 
 def payload(message: PushMessage) -> bytes:
     """What the service worker's push event reads with ``event.data.json()``."""
-    return json.dumps({
-        "title": message.title, "body": message.body, "image": message.image_url,
-        "url": message.url, "tag": message.collapse_key, "data": message.data,
-    }, separators=(",", ":"), ensure_ascii=False).encode()
+    look = message.presentation
+    if look.silent:
+        shown = {"kind": "silent", "tag": message.collapse_key, "data": message.data}
+    else:
+        shown = {"title": message.title, "body": message.body, "image": message.image_url,
+                 "url": message.url, "tag": message.collapse_key, "data": message.data,
+                 **look.webpush_extras}
+    return json.dumps(shown, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _headers(message: PushMessage) -> dict:

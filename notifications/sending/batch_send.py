@@ -19,9 +19,11 @@ from django.utils import timezone
 
 from audiences.models import TopicOptOut
 from notifications.models import Delivery, DeliveryBatch, Send
+from notifications.payloads import SizeGuard, template_presentation
 from notifications.providers import get_backend
 from notifications.providers.base import (
     Outcome,
+    Presentation,
     ProviderAuthError,
     ProviderConfigError,
     PushMessage,
@@ -179,21 +181,31 @@ def _render_rows(send: Send, rows: list[Delivery]) -> tuple[list[PushMessage], l
     trigger = send.trigger_event.properties if send.trigger_event_id else {}
     last = last_events_for({row.customer_id for row in rows}, last_event_names(template))
     campaign = {"source": send.source}
+    presentation = template_presentation(template)
+    # A batch holds one provider's messages: one measure of what they all share.
+    guard = SizeGuard(rows[0].device.kind, template, presentation) if rows else None
     messages, broken = [], []
     render_until = time.monotonic() + lease().total_seconds() * RENDER_SHARE_OF_LEASE
     for row in rows:
         if (messages or broken) and time.monotonic() > render_until:
             break
         context = message_context(customer=row.customer, event_properties=trigger,
-                                  last_events=last.get(row.customer_id), campaign=campaign)
+                                  last_events=last.get(row.customer_id), campaign=campaign,
+                                  data=send.data)
         try:
             rendered = render(template, context,
-                              text=pick_translation(template, row.customer.locale))
+                              text=pick_translation(template, row.customer.locale),
+                              check_size=False)
         except RenderError as error:
             row.error = str(error)[:500]
             broken.append(row)
             continue
-        messages.append(_message(row, rendered, template))
+        message = _message(row, rendered, template, send, presentation)
+        if problem := guard.problem(message):
+            row.error = problem[:500]
+            broken.append(row)
+            continue
+        messages.append(message)
     return messages, broken
 
 
@@ -207,7 +219,8 @@ def _opted_out_now(send: Send, rows: list[Delivery]) -> set[int]:
     return out
 
 
-def _message(row: Delivery, rendered, template) -> PushMessage:
+def _message(row: Delivery, rendered, template, send: Send,
+             presentation: Presentation) -> PushMessage:
     device = row.device
     provider_row = device.provider_device
     data = {**rendered.data, "delivery_id": str(row.pk), "jh_token": tracking_token(row.pk)}
@@ -215,10 +228,12 @@ def _message(row: Delivery, rendered, template) -> PushMessage:
         delivery_id=row.pk, kind=device.kind, token=provider_row.registration_id,
         title=rendered.title, body=rendered.body, application_id=row.application_id or "default",
         image_url=rendered.image_url, url=rendered.url, data=data, priority=template.priority,
-        ttl_seconds=template.ttl_seconds, collapse_key=collapse_identity(row, template),
+        ttl_seconds=template.ttl_seconds if send.ttl_seconds is None else send.ttl_seconds,
+        collapse_key=collapse_identity(row, template),
         environment=device.environment,
         p256dh=getattr(provider_row, "p256dh", None) or "",
         auth=getattr(provider_row, "auth", None) or "",
+        presentation=presentation,
     )
 
 

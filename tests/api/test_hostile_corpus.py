@@ -13,7 +13,7 @@ from audiences.services import customer_token_mint, customer_upsert, segment_cre
 from campaigns import services as campaign_services
 from journeyhub.wsgi import application
 from notifications.models import Template
-from notifications.services import device_register
+from notifications.services import device_register, send_create
 
 pytestmark = pytest.mark.django_db
 
@@ -74,11 +74,12 @@ def world(key_factory):
     campaign = campaign_services.campaign_save(
         fields={"name": "Weekly", "kind": "broadcast", "segment": everyone})
     device, _ = device_register(customer=ana, kind="apns", token="ab" * 32, platform="ios")
+    queued = send_create(template=template, customer_ids=[ana.pk])
     _, key = key_factory()
     key, token = f"Api-Key {key}", f"Bearer {customer_token_mint(customer=ana)}"
     return {"brand": APIClient(HTTP_AUTHORIZATION=key), "app": APIClient(HTTP_AUTHORIZATION=token),
             "key": key, "token": token, "template": template.pk, "campaign": campaign.pk,
-            "device": device.pk}
+            "device": device.pk, "send": queued.pk}
 
 
 # (client, method, path, whether an empty body is a valid request there)
@@ -105,6 +106,9 @@ WRITES = [
     ("brand", "DELETE", "/api/v1/campaigns/{campaign}/", True),
     ("brand", "POST", "/api/v1/campaigns/{campaign}/launch/", True),
     ("brand", "POST", "/api/v1/campaigns/{campaign}/duplicate/", True),
+    ("brand", "POST", "/api/v1/sends/", False),
+    ("brand", "POST", "/api/v1/sends/{send}/pause/", True),
+    ("brand", "POST", "/api/v1/sends/{send}/cancel/", True),
     ("app", "PATCH", "/api/v1/me/", True),
     ("app", "PUT", "/api/v1/me/consent/", False),
     ("app", "POST", "/api/v1/me/events/", False),
@@ -119,8 +123,8 @@ TABLES = [
     "audiences_customer", "audiences_event", "audiences_topicoptout", "audiences_segment",
     "audiences_segmentmember", "audiences_customermerge", "audiences_customererasure",
     "notifications_device", "notifications_template", "notifications_templatetranslation",
-    "notifications_delivery", "campaigns_campaign", "campaigns_step", "campaigns_variant",
-    "campaigns_enrollment", "django_celery_beat_periodictask",
+    "notifications_delivery", "notifications_send", "campaigns_campaign", "campaigns_step",
+    "campaigns_variant", "campaigns_enrollment", "django_celery_beat_periodictask",
 ]
 
 

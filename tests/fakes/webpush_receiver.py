@@ -31,7 +31,8 @@ class WebPushReceiver:
         self._lock = threading.Lock()
         self._names = itertools.count(1)
         self._subscriptions: dict[str, dict] = {}  # path -> keys and scripted answer
-        self.received: list[dict] = []  # {"path", "payload", "headers"} per accepted push
+        # {"path", "payload", "body_bytes", "headers"} per accepted push
+        self.received: list[dict] = []
         self.attempts: list[str] = []  # every path pushed to, accepted or not
         self._server = _Server(("127.0.0.1", port), _handler(self))
 
@@ -81,6 +82,7 @@ class WebPushReceiver:
         plain = webpush_decrypt(body, subscription["private_key"], subscription["auth"])
         with self._lock:
             self.received.append({"path": path, "payload": json.loads(plain),
+                                  "body_bytes": len(body),
                                   "headers": {name: headers.get(name)
                                               for name in ("TTL", "Urgency", "Topic")}})
             number = len(self.received)

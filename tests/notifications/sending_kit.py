@@ -26,8 +26,11 @@ def quiet_hours_off() -> None:
 
 def template_form(**overrides):
     data = {
-        "name": "Offer", "priority": "normal", "title": "Hi", "body": "20% off",
+        "name": "Offer", "kind": "alert", "priority": "normal", "title": "Hi", "body": "20% off",
         "image_url": "", "url": "", "data": "{}", "ttl_seconds": "3600", "collapse_key": "",
-        "topic": "", "translations-TOTAL_FORMS": "0", "translations-INITIAL_FORMS": "0",
+        "topic": "", "badge_mode": "", "badge": "", "sound": "", "thread_id": "",
+        "android_channel_id": "", "interruption_level": "", "relevance_score": "",
+        "actions": "[]", "apns_category": "",
+        "translations-TOTAL_FORMS": "0", "translations-INITIAL_FORMS": "0",
     }
     return {**data, **overrides}

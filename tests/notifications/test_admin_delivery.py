@@ -32,7 +32,8 @@ def test_a_template_over_the_payload_limit_is_refused(admin_client):
     response = admin_client.post(reverse("admin:notifications_template_add"),
                                  template_form(body="x" * 5000))
 
-    assert "over the 4096-byte limit" in response.content.decode()
+    assert "payload is" in response.content.decode()
+    assert "over its 4,096-byte limit" in response.content.decode()
     assert not Template.objects.exists()
 
 

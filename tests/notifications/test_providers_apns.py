@@ -2,6 +2,7 @@
 so a fake client answers with real aioapns NotificationResult objects."""
 
 import asyncio
+import json
 
 import pytest
 from aioapns import NotificationRequest, PushType
@@ -21,6 +22,7 @@ from notifications.providers.apns import ApnsProvider
 CONFIG = {"key_file": "/keys/AuthKey_ABC123.p8", "key_id": "ABC123", "team_id": "TEAM42",
           "topic": "com.example.shop", "use_sandbox": False}
 
+APNS_MAX_BYTES = 4096  # the body as aioapns serialises it; APNs answers 413 over it
 # token prefix -> (status, reason) the gateway answers
 ANSWERS = {
     "gone": ("410", "Unregistered"),
@@ -55,6 +57,9 @@ class FakeApnsClient:
 
     async def _answer(self, request: NotificationRequest) -> NotificationResult:
         token = request.device_token
+        if len(json.dumps(request.message, ensure_ascii=False).encode()) > APNS_MAX_BYTES:
+            return NotificationResult(request.notification_id, "413",
+                                      description="PayloadTooLarge")
         if token.startswith("stall"):
             await asyncio.sleep(60)
         if token.startswith("lost"):
