@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from analytics.admin_home import HOME_PANELS
 from analytics.dashboard import dashboard_context
 from analytics.exports import (
     CONTENT_TYPES,
@@ -30,6 +31,9 @@ from analytics.roles import DASHBOARD_PERMISSION, EXPORT_PERMISSION
 from audiences.models import Event
 from campaigns.models import Campaign
 from notifications.models import Delivery
+
+for _panel in HOME_PANELS:  # the admin's home page (journeyhub.admin_site)
+    admin.site.home_panel_add(_panel)
 
 EXPORT_LIST_TEMPLATE = "admin/analytics/export_change_list.html"
 DEFAULT_EXPORT_DAYS = 30  # the form starts with the last month

@@ -22,8 +22,10 @@ from campaigns import (
     admin_records,  # noqa: F401  (enrollments, conversions, step sends)
     services,  # noqa: I001
 )
+from campaigns.admin_flow import flow_preview
 from campaigns.admin_steps import FriendlyDurationField, StepFormSet, StepInline
-from campaigns.models import Campaign
+from campaigns.flow import flow_svg
+from campaigns.models import Campaign, Step
 from campaigns.selectors import campaign_audience_size
 from notifications.services import send_test
 
@@ -114,7 +116,7 @@ class CampaignAdmin(admin.ModelAdmin):
     save_on_top = True
 
     class Media:
-        js = ("campaigns/builder.js",)
+        js = ("campaigns/builder.js", "campaigns/builder_flow.js")
         css = {"all": ("campaigns/builder.css",)}
 
     def get_fieldsets(self, request, obj=None):
@@ -189,6 +191,7 @@ class CampaignAdmin(admin.ModelAdmin):
             return super().save_formset(request, form, formset, change)
         for step in formset.save(commit=False):
             step.save()
+        formset.link_new_steps()  # links between steps that were new until now
         if formset.deleted_objects:
             # Customers on a removed step move on to its successor first.
             services.steps_remove(campaign=form.instance, steps=formset.deleted_objects)
@@ -208,6 +211,10 @@ class CampaignAdmin(admin.ModelAdmin):
         return [
             path("audience-size/", view(self.audience_size_view),
                  name="campaigns_campaign_audience_size"),
+            path("flow-preview/", view(self.flow_preview_view),
+                 name="campaigns_campaign_flow_preview"),
+            path("<int:pk>/flow-preview/", view(self.flow_preview_view),
+                 name="campaigns_campaign_flow_preview"),
             path("<int:pk>/action/<str:name>/", view(self.action_view),
                  name="campaigns_campaign_action"),
             path("<int:pk>/send-test/", view(self.send_test_view),
@@ -220,6 +227,10 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = self.get_object(request, unquote(object_id)) if object_id else None
         if campaign is not None and request.method == "GET":
             extra.update(self._builder_context(request, campaign))
+        if campaign is None or self.has_change_permission(request, campaign):
+            extra["step_kinds"] = Step.Kind.choices  # "add a step" on the flow
+        if campaign is None:
+            extra.setdefault("flow_svg", flow_svg([], entry="Entry: choose the kind below"))
         return super().changeform_view(request, object_id, form_url, extra)
 
     def _builder_context(self, request, campaign: Campaign) -> dict:
@@ -256,6 +267,23 @@ class CampaignAdmin(admin.ModelAdmin):
         except ValidationError as error:
             return JsonResponse({"error": " ".join(error.messages)}, status=400)
         return JsonResponse({"size": size, "text": _size_text(draft, size)})
+
+    def flow_preview_view(self, request: HttpRequest, pk: int | None = None):
+        """POST the campaign page's form (unsaved) -> the flow diagram it describes, with each
+        step's problems, as JSON. Nothing is saved."""
+        campaign = get_object_or_404(Campaign, pk=pk) if pk is not None else None
+        if not self.has_view_or_change_permission(request, campaign):
+            return JsonResponse({"error": "You may not view campaigns."}, status=403)
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the campaign's form."}, status=405)
+        form = self.get_form(request, campaign, change=campaign is not None)(
+            request.POST, instance=campaign or Campaign())
+        form.is_valid()  # fills the instance with what is valid, for the entry's label
+        inline = StepInline(self.model, self.admin_site)
+        formset = inline.get_formset(request, campaign)(
+            request.POST, instance=form.instance, prefix="steps")
+        return JsonResponse(flow_preview(formset=formset,
+                                         entry=builder.entry_label(form.instance)))
 
     def action_view(self, request: HttpRequest, pk: int, name: str):
         campaign = get_object_or_404(Campaign, pk=pk)

@@ -3,17 +3,18 @@ its A/B variants are edited.
 
 Both check the whole campaign's steps with campaigns.validation.steps_problems before saving,
 so an unreachable step, a loop with no wait or a send without a message is a form error that
-names the step. Links (next / else) offer only this campaign's saved steps."""
+names the step. Links (next / else) offer this campaign's saved steps and the steps added in
+the same form, not saved yet ("new-<row>"), which are linked once everything is saved."""
 
 import re
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.choices import CallableChoiceIterator
 from django.utils.html import format_html
 
 from campaigns.models import Campaign, Step, Variant
@@ -60,6 +61,67 @@ class FriendlyDurationField(forms.DurationField):
         return " ".join(f"{amount}{unit}" for amount, unit in parts if amount) or "0m"
 
 
+NEW_LINK = re.compile(r"new-(\d+)")  # a link to a row of the same formset, not saved yet
+LINK_NAMES = ("next_step", "else_step")
+
+
+class StepLinkField(forms.Field):
+    """A link to a sibling step: a saved step's id, or "new-<row>" for a row of the same form
+    (when ``allow_new``). Cleans to the saved Step or None; the form keeps the sibling's key
+    (id or "new-<row>") in ``link_keys`` for validation and for linking after the save."""
+
+    widget = forms.Select
+
+    def __init__(self, *, steps=None, allow_new: bool = True, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+        self.allow_new = allow_new
+        self.new_rows: list[int] = []
+        self.steps = steps if steps is not None else Step.objects.none()
+
+    @property
+    def steps(self):
+        return self._steps
+
+    @steps.setter
+    def steps(self, queryset) -> None:
+        self._steps = queryset
+        self.widget.choices = CallableChoiceIterator(self._choices)
+
+    def __deepcopy__(self, memo):
+        copied = super().__deepcopy__(memo)
+        copied.new_rows = list(self.new_rows)
+        copied.steps = self._steps  # the copy's options are read from the copy
+        return copied
+
+    def _choices(self):
+        yield "", "---------"
+        for step in self._steps:
+            yield str(step.pk), str(step)
+        for row in self.new_rows:
+            yield f"new-{row}", f"New step (row {row + 1})"
+
+    def prepare_value(self, value):
+        return str(value.pk) if isinstance(value, Step) else value
+
+    def link_key(self, value):
+        """The key the value names ("new-3", a saved id) or None; raises ValidationError."""
+        text = str(value or "").strip()
+        if not text:
+            return None
+        if (found := NEW_LINK.fullmatch(text)) and self.allow_new:
+            return f"new-{int(found.group(1))}"
+        if text.isdigit():
+            step = self._steps.filter(pk=int(text)).first()
+            if step is not None:
+                return step
+        raise ValidationError("Choose one of this campaign's steps.")
+
+    def clean(self, value):
+        found = self.link_key(value)
+        return found if isinstance(found, Step) else None
+
+
 class StepForm(forms.ModelForm):
     weekdays = forms.TypedMultipleChoiceField(
         choices=WEEKDAYS, coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
@@ -75,6 +137,9 @@ class StepForm(forms.ModelForm):
         help_text="Order of the steps; empty: after the others.",
     )
 
+    next_step = StepLinkField(help_text="Empty: the next step in order.")
+    else_step = StepLinkField(help_text="Branches: where the other way leads; empty: exit.")
+
     class Meta:
         model = Step
         fields = STEP_FIELDS
@@ -86,21 +151,45 @@ class StepForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("next_step", "else_step"):  # links to sibling steps: no add/edit popups
+        self.link_keys: dict[str, object] = dict.fromkeys(LINK_NAMES)
+        if self.instance.pk:  # until cleaned: where the saved step links to
+            self.link_keys = {"next_step": self.instance.next_step_id,
+                              "else_step": self.instance.else_step_id}
+
+    def _clean_fields(self):
+        super()._clean_fields()
+        for name in LINK_NAMES:
             field = self.fields.get(name)
-            if field is not None and isinstance(field.widget, RelatedFieldWidgetWrapper):
-                field.widget = field.widget.widget
+            if field is None or name in self.errors:
+                continue
+            found = field.link_key(self[name].data)
+            self.link_keys[name] = found.pk if isinstance(found, Step) else found
 
 
 class StepFormSet(forms.BaseInlineFormSet):
-    """Links offer only this campaign's steps; the steps are checked as a whole."""
+    """Links offer this campaign's steps and the new rows of the form; the steps are checked
+    as a whole."""
 
     def add_fields(self, form, index):
         super().add_fields(form, index)
         choices = self._link_choices()
-        for name in ("next_step", "else_step"):
+        new_rows = self._new_rows()
+        for name in LINK_NAMES:
             if name in form.fields:
-                form.fields[name].queryset = choices
+                form.fields[name].allow_new = True
+                form.fields[name].new_rows = [row for row in new_rows if row != index]
+                form.fields[name].steps = choices
+
+    def _new_rows(self) -> list[int]:
+        """Indexes of the rows without a saved step, as sent (a page shown again after an
+        error keeps the links the marketer chose between new steps)."""
+        if not self.is_bound:
+            return []
+        try:
+            total = int(self.data.get(f"{self.prefix}-TOTAL_FORMS", 0))
+        except (TypeError, ValueError):
+            return []
+        return list(range(self.initial_form_count(), min(total, self.absolute_max)))
 
     def _link_choices(self):
         if not hasattr(self, "_links"):
@@ -113,10 +202,9 @@ class StepFormSet(forms.BaseInlineFormSet):
         super().clean()
         if any(form.errors for form in self.forms):
             return  # field errors first: the drafts would be incomplete
-        kept = {step_key(form, index): form for index, form in enumerate(self.forms)
-                if (form.has_changed() or form.instance.pk) and not self._should_delete_form(form)}
+        kept = self.kept_forms()
         _number_new_steps(list(kept.values()))
-        if self._links_to_deleted(kept.values()):
+        if self._links_to_deleted(kept.values()) or self._links_to_missing_rows(kept):
             return
         weights = variant_weights([form.instance.pk for form in kept.values()])
         drafts = [form_draft(key, form, weights) for key, form in kept.items()]
@@ -129,6 +217,34 @@ class StepFormSet(forms.BaseInlineFormSet):
                     general.append(message)
         if general:
             raise ValidationError(general)
+
+    def kept_forms(self) -> dict:
+        """The rows that will be steps after saving, by key (id, or "new-<row>")."""
+        return {step_key(form, index): form for index, form in enumerate(self.forms)
+                if (form.has_changed() or form.instance.pk) and not self._should_delete_form(form)}
+
+    def _links_to_missing_rows(self, kept: dict) -> bool:
+        found = False
+        for form in kept.values():
+            for name in LINK_NAMES:
+                key = form.link_keys.get(name)
+                if isinstance(key, str) and key not in kept:
+                    form.add_error(name, "That new step is empty or being removed; link "
+                                         "somewhere else.")
+                    found = True
+        return found
+
+    def link_new_steps(self) -> None:
+        """After the save: point the links that named new rows at the steps they became."""
+        for form in self.forms:
+            changed = []
+            for name in LINK_NAMES:
+                key = form.link_keys.get(name)
+                if isinstance(key, str) and form.instance.pk:
+                    setattr(form.instance, name, self.forms[int(key[4:])].instance)
+                    changed.append(name)
+            if changed:
+                form.instance.save(update_fields=changed)
 
     def _links_to_deleted(self, forms_) -> bool:
         """A link to a step being deleted in the same save is an error naming both: the
@@ -163,13 +279,9 @@ def form_draft(key, form, weights: dict[int, list[int]]) -> StepDraft:
     data = form.cleaned_data
     return draft_from_fields(
         key=key, position=data.get("position") or 0, fields=data,
-        next_key=_pk(data.get("next_step")), else_key=_pk(data.get("else_step")),
+        next_key=form.link_keys.get("next_step"), else_key=form.link_keys.get("else_step"),
         variant_weights=weights.get(form.instance.pk),
     )
-
-
-def _pk(step: Step | None) -> int | None:
-    return step.pk if step is not None else None
 
 
 def variant_weights(step_ids) -> dict[int, list[int]]:
@@ -275,8 +387,9 @@ class StepAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, **kwargs)
         links = Step.objects.filter(campaign_id=obj.campaign_id).exclude(pk=obj.pk) if obj \
             else Step.objects.none()
-        for name in ("next_step", "else_step"):
-            form.base_fields[name].queryset = links
+        for name in LINK_NAMES:
+            form.base_fields[name].allow_new = False  # no other rows on a step's own page
+            form.base_fields[name].steps = links
         return form
 
     def response_change(self, request, obj):

@@ -48,6 +48,7 @@ class FlowNode:
     detail: str = ""
     number: int = 0  # 1-based, as validation messages name steps
     active: int = 0  # customers waiting on the step now
+    problems: tuple[str, ...] = ()  # what keeps the step from running (the unsaved builder)
 
 
 def _field(item, *names, default=None):
@@ -72,6 +73,7 @@ def flow_nodes(flow) -> list[FlowNode]:
             detail=str(_field(item, "detail", "summary", default="") or ""),
             number=int(_field(item, "number", default=0) or 0),
             active=int(_field(item, "active", default=0) or 0),
+            problems=tuple(_field(item, "problems", default=()) or ()),
         )
         for item in items
     ]
@@ -179,10 +181,14 @@ def _box(layout: _Layout, index: int, node: FlowNode) -> str:
     title = escape(_short(label or node.kind))
     detail = escape(_short(node.detail)) if node.detail else ""
     kind_css = escape(node.kind)
+    problem_css = " jh-flow-problem" if node.problems else ""
     return (
-        f'<g class="jh-flow-step jh-flow-{kind_css}" data-step="{escape(node.id)}">'
-        f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="#fff" '
-        f'stroke="{colour}" stroke-width="1.5"/>'
+        f'<g class="jh-flow-step jh-flow-{kind_css}{problem_css}" data-step="{escape(node.id)}">'
+        + (f"<title>{escape(' '.join(node.problems))}</title>" if node.problems else "")
+        + f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" '
+        f'fill="{"#fef2f2" if node.problems else "#fff"}" '
+        f'stroke="{"#dc2626" if node.problems else colour}" '
+        f'stroke-width="{2.5 if node.problems else 1.5}"/>'
         f'<rect x="{x}" y="{y}" width="6" height="{BOX_H}" rx="3" fill="{colour}"/>'
         f'<circle cx="{x + 28}" cy="{y + BOX_H / 2}" r="14" fill="{colour}" opacity=".12"/>'
         f'<text x="{x + 28}" y="{y + BOX_H / 2 + 6}" text-anchor="middle" font-size="17" '
@@ -192,8 +198,20 @@ def _box(layout: _Layout, index: int, node: FlowNode) -> str:
         + (f'<text x="{x + 52}" y="{y + 40}" font-size="12" fill="#64748b">{detail}</text>'
            if detail else "")
         + _waiting(x, y, node.active)
+        + _problem_badge(x, y, len(node.problems))
         + "</g>"
     )
+
+
+def _problem_badge(x: int, y: int, count: int) -> str:
+    """A red badge on the box's top left corner: how many problems the step has."""
+    if not count:
+        return ""
+    text = f"⚠ {count} problem{'s' if count != 1 else ''}"
+    width = 16 + 6.5 * len(text)
+    return (f'<g class="jh-flow-problem-badge"><rect x="{x + 10}" y="{y - 9}" width="{width}" '
+            f'height="18" rx="9" fill="#dc2626"/><text x="{x + 10 + width / 2}" y="{y + 4}" '
+            f'text-anchor="middle" font-size="11" fill="#fff">{escape(text)}</text></g>')
 
 
 def _waiting(x: int, y: int, active: int) -> str:

@@ -7,10 +7,6 @@ from django.utils.html import format_html
 from journeyhub.models import ApiKey
 from journeyhub.services import api_key_create, api_key_revoke
 
-admin.site.site_header = "JourneyHub"
-admin.site.site_title = "JourneyHub"
-admin.site.index_title = "JourneyHub administration"
-
 
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 
 
@@ -11,3 +12,10 @@ class JourneyhubConfig(AppConfig):
         from journeyhub.schedules import schedules_sync
 
         post_migrate.connect(schedules_sync, sender=self, dispatch_uid="journeyhub.schedules")
+
+
+class JourneyhubAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with our site: the home page and the menu grouped by task."""
+
+    default = False  # named in INSTALLED_APPS; "journeyhub" itself stays JourneyhubConfig
+    default_site = "journeyhub.admin_site.JourneyHubAdminSite"

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from journeyhub.admin_site import admin_prefix_redirect
 from journeyhub.api_errors import JSONErrorsMixin, api_not_found
 
 
@@ -26,6 +27,8 @@ urlpatterns = [
     re_path(r"^api(?:/|$)", api_not_found),
     path("", include("notifications.urls")),
     path("analytics/reports/", include("analytics.admin_reports")),
+    # The admin lives at the root; /admin/… (a habit, and old bookmarks) leads there.
+    re_path(r"^admin/(?P<rest>.*)$", admin_prefix_redirect),
     # Last: the admin at the root ends with a catch-all that would swallow /api/ paths.
     path("", admin.site.urls),
 ]

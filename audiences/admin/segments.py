@@ -12,7 +12,13 @@ from django.http import JsonResponse
 from django.urls import NoReverseMatch, path, reverse
 
 from audiences.models import Customer, Segment
-from audiences.segments import RULES_REQUIRED, validate_rules
+from audiences.segments import (
+    ATTRIBUTE_OPS,
+    PROFILE_FIELDS,
+    PROFILE_OPS,
+    RULES_REQUIRED,
+    validate_rules,
+)
 from audiences.selectors import (
     customers_matching,
     external_ids_check,
@@ -21,6 +27,7 @@ from audiences.selectors import (
     segment_sample,
 )
 from audiences.services import segment_members_replace, segment_save
+from audiences.suggestions import attribute_values, rule_suggestions
 from journeyhub.json_fields import StoredJSONFormField
 from journeyhub.json_rules import too_deep
 
@@ -174,13 +181,15 @@ class SegmentAdmin(admin.ModelAdmin):
     )
 
     class Media:
-        js = ("audiences/segment_preview.js",)
+        js = ("audiences/segment_preview.js", "audiences/segment_builder.js")
         css = {"all": ("audiences/segment_preview.css",)}
 
     def get_urls(self):
         preview = path("preview/", self.admin_site.admin_view(self.preview_view),
                        name="audiences_segment_preview")
-        return [preview, *super().get_urls()]
+        suggest = path("suggest/", self.admin_site.admin_view(self.suggest_view),
+                       name="audiences_segment_suggest")
+        return [preview, suggest, *super().get_urls()]
 
     def save_model(self, request, obj, form, change):
         segment_save(segment=obj)
@@ -190,12 +199,22 @@ class SegmentAdmin(admin.ModelAdmin):
             self.message_user(request, f"{obj} now has {count:,} members from {upload.name}.")
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        extra = {**(extra_context or {}), "preview_url": reverse("admin:audiences_segment_preview")}
+        extra = {**(extra_context or {}), "preview_url": reverse("admin:audiences_segment_preview"),
+                 "rules_config": _rules_config()}
         # Only when showing the page: a save should not wait for a count over every customer.
         segment = self.get_object(request, unquote(object_id)) if object_id else None
         if segment is not None and request.method == "GET":
             extra["audience"] = _audience(segment)
         return super().changeform_view(request, object_id, form_url, extra)
+
+    def suggest_view(self, request):
+        """GET ?attribute=<key> -> {"values": [...]}: the key's common values, for the rows."""
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "You may not view segments."}, status=403)
+        key = request.GET.get("attribute", "")
+        if not key or len(key) > 100:
+            return JsonResponse({"error": "Give attribute=<key>."}, status=400)
+        return JsonResponse({"values": attribute_values(key)})
 
     def preview_view(self, request):
         """POST rules as JSON -> {"count": n, "sample": [...]}, or {"error": ...} with 400.
@@ -212,6 +231,15 @@ class SegmentAdmin(admin.ModelAdmin):
         except ValidationError as error:
             return JsonResponse({"error": "; ".join(error.messages), "errors": error.messages},
                                 status=400)
+
+
+def _rules_config() -> dict:
+    """What the visual rules editor offers: operators, fields and the suggestions."""
+    return {
+        "attribute_ops": list(ATTRIBUTE_OPS), "profile_fields": list(PROFILE_FIELDS),
+        "profile_ops": list(PROFILE_OPS), "suggestions": rule_suggestions(),
+        "suggest_url": reverse("admin:audiences_segment_suggest"),
+    }
 
 
 def _preview(rules, segment_id: int | None) -> dict:

@@ -30,6 +30,11 @@
     }
   }
 
+  function checked(errors) {
+    // The visual rules (segment_builder.js) show each message on the row it names.
+    document.dispatchEvent(new CustomEvent("jh:rules-checked", {detail: {errors}}));
+  }
+
   function init() {
     const box = document.getElementById("jh-preview");
     const rules = document.getElementById("id_rules");
@@ -54,7 +59,11 @@
           headers: {"Content-Type": "application/json", "X-CSRFToken": csrf ? csrf.value : ""},
         });
         const data = await response.json();
-        if (!response.ok) throw new Error(data.error || response.statusText);
+        if (!response.ok) {
+          checked(data.errors || [data.error || response.statusText]);
+          throw new Error(data.error || response.statusText);
+        }
+        checked([]);
         status.textContent = `${data.count.toLocaleString()} customer${data.count === 1 ? "" : "s"} match`;
         renderSample(list, data.sample);
       } catch (error) {
