@@ -22,6 +22,8 @@ class Benchmark:
     func: Callable[..., "BenchResult"]
     default_size: int
     help: str
+    # --flag -> {"choices": [...], "default": ..., "help": "..."}: options of this benchmark alone
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -40,12 +42,26 @@ class BenchResult:
         }
 
 
-def benchmark(name: str, *, default_size: int, help: str = ""):
+def benchmark(name: str, *, default_size: int, help: str = "", options: dict | None = None):
+    """Register ``func(*, size, log, **options)``; ``options`` name its extra command-line flags
+    (``{"platform": {"choices": ["fcm", "apns"], "default": "fcm"}}`` is ``--platform``)."""
+
     def register(func):
-        BENCHMARKS[name] = Benchmark(name, func, default_size, help or (func.__doc__ or ""))
+        BENCHMARKS[name] = Benchmark(name, func, default_size, help or (func.__doc__ or ""),
+                                     options or {})
         return func
 
     return register
+
+
+def bench_options() -> dict[str, dict]:
+    """Every benchmark's options by flag; a flag two benchmarks share offers both's choices."""
+    merged: dict[str, dict] = {}
+    for bench in BENCHMARKS.values():
+        for flag, spec in bench.options.items():
+            known = merged.setdefault(flag, {**spec, "choices": []})
+            known["choices"] += [c for c in spec.get("choices", []) if c not in known["choices"]]
+    return merged
 
 
 @dataclass

@@ -12,7 +12,8 @@ In-process::
 
 Standalone (prints the port on its first line)::
 
-    python -m tests.fakes.fcm_server --port 0 --credentials /tmp/sa.json [--latency 0.05]
+    python -m tests.fakes.fcm_server --port 0 --credentials /tmp/sa.json [--latency 0.05] \
+        [--count-only]
 """
 
 import argparse
@@ -65,8 +66,11 @@ UNAUTHENTICATED = (401, "UNAUTHENTICATED", None,
 
 
 class FakeFcm:
-    def __init__(self, port: int = 0, project_id: str = "journeyhub-test", latency: float = 0.0):
+    def __init__(self, port: int = 0, project_id: str = "journeyhub-test", latency: float = 0.0,
+                 keep_messages: bool = True):
         self.project_id = project_id
+        # Off for benchmarks: a million accepted messages are counted, not kept.
+        self.keep_messages = keep_messages
         self.latency = latency  # seconds added to every send
         self.auth_failing = False  # every send answers 401 UNAUTHENTICATED
         self._outage: list[tuple[float, str]] = []  # (monotonic end, ANSWERS prefix) phases
@@ -92,6 +96,8 @@ class FakeFcm:
     def reset(self) -> None:
         with self._lock:
             self.received: list[dict] = []  # accepted messages: {"token", "data", "message"}
+            self.accepted = 0
+            self.first_at = self.last_at = None  # time.monotonic() of the first, last accepted
             self.attempts: Counter[str] = Counter()  # send requests per registration token
             self.token_requests = 0
         self.auth_failing = False
@@ -177,9 +183,10 @@ class FakeFcm:
         with self._lock:
             by_delivery = Counter(m["data"].get("delivery_id") for m in self.received
                                   if "delivery_id" in m["data"])
-            return {"total": len(self.received), "by_delivery_id": dict(by_delivery),
+            return {"total": self.accepted, "by_delivery_id": dict(by_delivery),
                     "by_token": dict(Counter(m["token"] for m in self.received)),
-                    "attempts": sum(self.attempts.values())}
+                    "attempts": sum(self.attempts.values()),
+                    "first_at": self.first_at, "last_at": self.last_at}
 
     # --- protocol -------------------------------------------------------------------------
     def issue_token(self, form: dict[str, str]) -> tuple[int, dict]:
@@ -218,7 +225,10 @@ class FakeFcm:
             return _error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", problem, [])
         token = message["token"]
         with self._lock:
-            self.attempts[token] += 1
+            if self.keep_messages:
+                self.attempts[token] += 1
+            else:
+                self.attempts["*"] += 1
         down = self._outage_prefix()
         for prefix, answer in ANSWERS.items():
             if token.startswith(prefix) or prefix == down:
@@ -227,8 +237,12 @@ class FakeFcm:
                     headers["Retry-After"] = RETRY_AFTER[prefix]
                 return status, payload, headers
         with self._lock:
-            self.received.append({"token": token, "data": message.get("data", {}),
-                                  "message": message, "at": time.monotonic()})
+            self.accepted += 1
+            self.last_at = time.monotonic()
+            self.first_at = self.first_at or self.last_at
+            if self.keep_messages:
+                self.received.append({"token": token, "data": message.get("data", {}),
+                                      "message": message, "at": self.last_at})
             name = f"projects/{project}/messages/0:{next(self._ids)}%fake"
         return 200, {"name": name}, {}
 
@@ -350,8 +364,11 @@ def main() -> None:
     parser.add_argument("--project", default="journeyhub-test")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each send")
     parser.add_argument("--credentials", help="write a service account JSON for this server here")
+    parser.add_argument("--count-only", action="store_true",
+                        help="count accepted messages instead of keeping them (benchmarks)")
     args = parser.parse_args()
-    fake = FakeFcm(port=args.port, project_id=args.project, latency=args.latency)
+    fake = FakeFcm(port=args.port, project_id=args.project, latency=args.latency,
+                   keep_messages=not args.count_only)
     if args.credentials:
         fake.write_service_account(args.credentials)
     # Leave serve_forever through an exception: shutdown() from its own thread would deadlock.

@@ -31,6 +31,19 @@ def summing_benchmark():
     BENCHMARKS.pop("test-summing")
 
 
+@pytest.fixture
+def colour_benchmark():
+    """A benchmark with an option of its own, as ``send --platform``."""
+
+    @benchmark("test-colour", default_size=1,
+               options={"colour": {"choices": ["red", "blue"], "default": "red"}})
+    def colour(*, size, log, colour):
+        return BenchResult(ours_s=1.0, ref=f"{colour} paint", ref_s=1.0)
+
+    yield colour
+    BENCHMARKS.pop("test-colour")
+
+
 def bench(*args) -> tuple[str, str]:
     out, err = StringIO(), StringIO()
     call_command("bench", *args, stdout=out, stderr=err)
@@ -71,6 +84,30 @@ def test_unknown_benchmark_is_refused_with_the_known_names(summing_benchmark):
 def test_size_must_be_positive(summing_benchmark):
     with pytest.raises(CommandError, match="--size must be positive"):
         bench("test-summing", "--size", "-3")
+
+
+def test_a_benchmark_gets_its_option_or_else_its_default(colour_benchmark):
+    chosen, _ = bench("test-colour", "--colour", "blue")
+    default, _ = bench("test-colour")
+
+    assert json.loads(chosen.splitlines()[-1])["ref"] == "blue paint"
+    assert json.loads(default.splitlines()[-1])["ref"] == "red paint"
+
+
+def test_an_option_is_listed_with_its_benchmark(colour_benchmark):
+    out, _ = bench()
+
+    assert "test-colour      (default --size 1 [--colour red|blue])" in out
+
+
+def test_an_option_outside_its_choices_is_refused(colour_benchmark):
+    with pytest.raises(CommandError, match="invalid choice: 'green'"):
+        bench("test-colour", "--colour", "green")
+
+
+def test_an_option_of_another_benchmark_is_refused(colour_benchmark, summing_benchmark):
+    with pytest.raises(CommandError, match="test-summing takes no --colour"):
+        bench("test-summing", "--colour", "red")
 
 
 def test_unknown_benchmark_exits_non_zero_from_the_shell(tmp_path):
