@@ -259,6 +259,10 @@ SPECTACULAR_SETTINGS = {
         "DeviceKindEnum": "notifications.models.Device.Kind",
         "SegmentKindEnum": "audiences.models.Segment.Kind",
         "TimeZoneEnum": "audiences.models.TIME_ZONE_CHOICES",
+        "TemplateKindEnum": "notifications.models.Template.Kind",
+        "SendStatusEnum": "notifications.models.Send.Status",
+        "DeliveryStatusEnum": "notifications.models.Delivery.Status",
+        "EventCreatedStatusEnum": ["created", "duplicate"],
     },
 }
 # Lifetime of the customer tokens the brand backend mints for its app.
