@@ -19,8 +19,16 @@ from notifications.selectors import send_progress
 from notifications.services import send_create
 
 from .devices import audience_prefix, bench_devices_ensure, require_postgresql
-from .processes import FakeFcmProcess, Workers, cpu_spent, per_message_us
+from .processes import (
+    FakeFcmProcess,
+    Workers,
+    cpu_spent,
+    per_message_us,
+    profiled,
+    py_spy_executable,
+)
 from .send import (
+    PROFILE_OPTION,
     SEND_CONCURRENCY,
     SEND_WORKERS,
     audience_segment,
@@ -35,16 +43,20 @@ TTL_SECONDS = 2_419_200  # a template's default TTL (28 days), as ours sends it
 
 @benchmark("broadcast", default_size=100_000,
            help="Segment, fan out and send to N FCM devices (two workers, loopback FCM) vs a "
-                "load generator POSTing the same messages to the same FCM.")
-def broadcast(*, size: int, log) -> BenchResult:
+                "load generator POSTing the same messages to the same FCM.",
+           options={"profile": PROFILE_OPTION})
+def broadcast(*, size: int, log, profile: str | None = None) -> BenchResult:
     require_postgresql()
+    if profile:
+        py_spy_executable()  # refused before anything runs
     bench_devices_ensure("fcm", size, log)
     prefix = audience_prefix("fcm", size)
     cpu: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as scratch, FakeFcmProcess(Path(scratch)) as fcm:
         with Workers(SEND_WORKERS, SEND_CONCURRENCY, fcm, Path(scratch), log) as workers:
             workers_warm_up(prefix, SEND_WORKERS * SEND_CONCURRENCY, log)
-            with cpu_spent(cpu, "ours", workers.pids), cpu_spent(cpu, "fake_ours", [fcm.pid]):
+            with profiled(workers.pids, profile, log), cpu_spent(cpu, "ours", workers.pids), \
+                    cpu_spent(cpu, "fake_ours", [fcm.pid]):
                 stages = _broadcast(prefix, size, fcm, log)
         with cpu_spent(cpu, "fake_ref", [fcm.pid]):
             ref_s, cpu["ref"] = _load(fcm, size, SEND_WORKERS)
