@@ -31,15 +31,21 @@ from .processes import (
     Workers,
     cpu_spent,
     per_message_us,
+    profiled,
+    py_spy_executable,
 )
 
 SEND_WORKERS = 2  # worker processes...
 SEND_CONCURRENCY = 2  # ...with this many pool processes each (a 2-core machine)
 SEND_DEADLINE_SECONDS = 3600
 # django-push-notifications sends a queryset's APNs tokens in one asyncio.gather, each with a
-# 1 s timeout: past a few thousand at once most time out, so the naive side sends slices.
-NAIVE_APNS_SLICE = 1000
+# 1 s timeout from the start, waiting for a stream included: 1,000 at once already time out
+# on a loaded machine, so the naive side sends slices.
+NAIVE_APNS_SLICE = 250
 NAIVE_TEXT = "A limited-time offer"
+PROFILE_OPTION = {"default": None, "metavar": "PATH",
+                  "help": "sample the workers with py-spy while ours runs, into PATH.<worker "
+                          "pid> (collapsed stacks, one line per stack and its sample count)"}
 
 FAKES = {"fcm": FakeFcmProcess, "apns": FakeApnsProcess, "webpush": WebPushSinkProcess}
 REFERENCES = {
@@ -56,16 +62,20 @@ REFERENCES = {
                 "django-push-notifications' send_message against the same provider.",
            options={"platform": {"choices": ["fcm", "apns", "webpush"], "default": "fcm",
                                  "help": "the provider: FCM HTTP v1 (default), APNs over "
-                                         "HTTP/2, or Web Push"}})
-def send(*, size: int, log, platform: str = "fcm") -> BenchResult:
+                                         "HTTP/2, or Web Push"},
+                    "profile": PROFILE_OPTION})
+def send(*, size: int, log, platform: str = "fcm", profile: str | None = None) -> BenchResult:
     require_postgresql()
+    if profile:
+        py_spy_executable()  # refused before anything runs
     cpu = {}  # CPU seconds per side: steadier than wall time on a busy machine
     with tempfile.TemporaryDirectory() as scratch, FAKES[platform](Path(scratch)) as fake:
         _devices_ensure(platform, size, fake, log)
         with Workers(SEND_WORKERS, SEND_CONCURRENCY, fake, Path(scratch), log) as workers:
             workers_warm_up(audience_prefix(platform, size), SEND_WORKERS * SEND_CONCURRENCY,
                             log)
-            with cpu_spent(cpu, "ours", workers.pids), cpu_spent(cpu, "fake_ours", [fake.pid]):
+            with profiled(workers.pids, profile, log), cpu_spent(cpu, "ours", workers.pids), \
+                    cpu_spent(cpu, "fake_ours", [fake.pid]):
                 ours, sent = _send_through_pipeline(platform, size, log)
         with cpu_spent(cpu, "naive", [os.getpid()], children=False), \
                 cpu_spent(cpu, "fake_naive", [fake.pid]):

@@ -15,14 +15,16 @@ class Command(BaseCommand):
         autodiscover_modules("benchmarks")
         for flag, spec in bench_options().items():
             parser.add_argument(f"--{flag}", choices=spec["choices"] or None, default=None,
+                                metavar=None if spec["choices"] else _metavar(flag, spec),
                                 help=spec.get("help", ""))
 
     def handle(self, *args, name=None, size=None, **options):
         autodiscover_modules("benchmarks")
         if not name:
             for bench in sorted(BENCHMARKS.values(), key=lambda b: b.name):
-                flags = "".join(f" [--{flag} {'|'.join(spec.get('choices', []))}]"
-                                for flag, spec in bench.options.items())
+                flags = "".join(
+                    f" [--{flag} {'|'.join(spec.get('choices', [])) or _metavar(flag, spec)}]"
+                    for flag, spec in bench.options.items())
                 self.stdout.write(f"{bench.name:16} (default --size {bench.default_size}{flags}) "
                                   f"{bench.help.strip().splitlines()[0] if bench.help else ''}")
             return
@@ -41,3 +43,7 @@ class Command(BaseCommand):
                   for flag, spec in bench.options.items()}
         result = bench.func(size=size, log=lambda message: self.stderr.write(message), **chosen)
         self.stdout.write(json.dumps(result.as_line(name, size)))
+
+
+def _metavar(flag: str, spec: dict) -> str:
+    return spec.get("metavar") or flag.upper()
