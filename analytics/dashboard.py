@@ -86,6 +86,8 @@ def _charts(journey, health, top) -> dict:
         "exits": charts.lines(journey.days, [
             charts.Series(s.label, s.exits_per_day, series[s.stage]) for s in journey.stages
         ], title="Exits from each stage per day"),
+        "advocacy_inflow": charts.bars(list(journey.advocacy_inflow.items()),
+                                       title="Moves into advocacy by cause", css="series-4"),
         "top": charts.bars([(rank.name, rank.counts.conversions) for rank in top],
                            title="Conversions by campaign", css="series-1"),
         "sent": charts.lines(days, [

@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from analytics.dashboard import DASHBOARD_DAYS
 from analytics.models import DeliveryDay
-from analytics.reports import campaign_lift, campaign_report, delivery_health
+from analytics.referrals import referral_report
+from analytics.reports import campaign_lift, campaign_report, delivery_health, journey_map
+from audiences.models import Customer
 from campaigns.demo_history import HISTORY_SOURCE, PLANS
 from campaigns.models import Campaign, Conversion
 from notifications.models import Delivery, Device, Send
@@ -70,3 +72,16 @@ def test_running_seed_demo_again_adds_no_history(demo):
 
     assert (Send.objects.count(), Delivery.objects.count(), Conversion.objects.count()) == before
     assert "Campaign history" not in again.getvalue()
+
+
+def test_the_referral_report_and_the_advocacy_inflow_have_data(demo):
+    today = timezone.now().date()
+
+    report = referral_report(since=today - timedelta(days=16 * 7), until=today)
+
+    assert report.signups > 0 and report.links_opened == report.signups
+    assert report.referred_conversions > 0 and report.referred_revenue > 0
+    assert report.asks_sent > 0 and report.referred_new_customers > 0
+    assert any(week.k_factor for week in report.weeks)
+    assert Customer.objects.filter(referred_by__isnull=False).count() == report.signups
+    assert journey_map(since=today - timedelta(days=29), until=today).advocacy_inflow
