@@ -5,6 +5,7 @@ Served at /analytics/reports/ (journeyhub/urls.py) for staff who may view campai
 campaign's report with ``reverse("analytics_reports:campaign", args=[campaign.pk])``."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from analytics.admin_common import NO_DATA, DateRangeForm, pct, require_view
 from analytics.admin_referrals import referrals_view
+from analytics.report_charts import campaign_charts, report_days
 from analytics.reports import Counts, campaign_lift, campaign_report, computed_at, top_campaigns
 from analytics.rollups import rollups_refresh
 from analytics.stats import Comparison
@@ -73,8 +75,24 @@ def campaign_report_view(request, campaign_id: int):
         if form.is_bound else (None, None)
     report = campaign_report(campaign=campaign, since=since, until=until)
     lift = campaign_lift(campaign=campaign)
-    context.update(_report_context(report, lift))
+    days = report_days(campaign, since, until)
+    context.update(_report_context(report, lift), charts=campaign_charts(days, report.steps),
+                   exports=_export_links(campaign, since or (days[0][0] if days else None),
+                                         until or timezone.now().date()),
+                   campaign_url=reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     return render(request, "analytics/campaign_report.html", context)
+
+
+def _export_links(campaign, since, until) -> list[tuple[str, str]]:
+    """The report as CSV, XLSX and JSON, over the page's range (from its first day with data
+    when the range has no start)."""
+    if since is None:
+        return []
+    base = reverse("admin:analytics_report_export")
+    query = urlencode({"report": "campaign_report", "campaign": campaign.pk, "since": since,
+                       "until": until, "export": "1"})
+    return [(label, f"{base}?{query}&format={fmt}")
+            for fmt, label in (("csv", "CSV"), ("xlsx", "Excel"), ("json", "JSON"))]
 
 
 def _report_context(report, lift) -> dict:

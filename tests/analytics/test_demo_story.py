@@ -12,7 +12,13 @@ from django.utils import timezone
 from analytics.dashboard import DASHBOARD_DAYS
 from analytics.models import DeliveryDay
 from analytics.referrals import referral_report
-from analytics.reports import campaign_lift, campaign_report, delivery_health, journey_map
+from analytics.reports import (
+    campaign_lift,
+    campaign_report,
+    computed_at,
+    delivery_health,
+    journey_map,
+)
 from audiences.models import Customer
 from campaigns.demo_history import HISTORY_SOURCE, PLANS
 from campaigns.models import Campaign, Conversion
@@ -38,6 +44,7 @@ def test_every_demo_campaign_has_months_of_rolled_up_history(demo):
             assert report.totals.conversions > 0, campaign.name
         days = DeliveryDay.objects.filter(campaign_id=campaign.pk).values("day").distinct()
         assert days.count() == 16, campaign.name
+    assert computed_at() is not None  # the pages say when, from the first load
     # the rollups hold what the raw rows hold
     assert sum(DeliveryDay.objects.values_list("deliveries", flat=True)) == (
         Delivery.objects.filter(send__source=HISTORY_SOURCE).count())
