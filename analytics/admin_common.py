@@ -34,6 +34,24 @@ def pct(value: float | None, digits: int = 1) -> str:
     return NO_DATA if value is None else f"{value * 100:.{digits}f}%"
 
 
+def counts_row(label: str, counts) -> dict:
+    """A slice's numbers, formatted; no data (a rate of nothing, customers per platform) is
+    an empty cell."""
+    numbers = ("targeted", "sent", "delivered", "failed", "skipped", "pending", "opened",
+               "conversions", "untargeted_conversions")
+    row = {
+        "label": label, **{name: _count(getattr(counts, name)) for name in numbers},
+        "open_rate": pct(counts.open_rate), "conversion_rate": pct(counts.conversion_rate),
+        "revenue": f"{counts.revenue:,.2f}",
+        "untargeted_revenue": f"{counts.untargeted_revenue:,.2f}",
+    }
+    return row
+
+
+def _count(value: int | None) -> str:
+    return NO_DATA if value is None else f"{value:,}"
+
+
 def require_view(request) -> None:
     if not request.user.has_perm("campaigns.view_campaign"):
         raise PermissionDenied("You may not view campaigns.")

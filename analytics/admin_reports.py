@@ -15,10 +15,10 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from analytics.admin_common import NO_DATA, DateRangeForm, pct, require_view
+from analytics.admin_common import NO_DATA, DateRangeForm, counts_row, pct, require_view
 from analytics.admin_referrals import referrals_view
 from analytics.report_charts import campaign_charts, report_days
-from analytics.reports import Counts, campaign_lift, campaign_report, computed_at, top_campaigns
+from analytics.reports import campaign_lift, campaign_report, computed_at, top_campaigns
 from analytics.rollups import rollups_refresh
 from analytics.stats import Comparison
 from campaigns.models import Campaign
@@ -26,22 +26,6 @@ from campaigns.models import Campaign
 app_name = "analytics_reports"
 INDEX_DAYS = 30  # the campaign list shows the last month
 INDEX_LIMIT = 200
-
-
-def counts_row(label: str, counts: Counts, *, per_customer: bool = True) -> dict:
-    """A slice's numbers, formatted. ``per_customer=False`` (platforms: customers are counted
-    per send, not per device) leaves targeted and the conversion rate without data."""
-    numbers = ("targeted", "sent", "delivered", "failed", "skipped", "pending", "opened",
-               "conversions", "untargeted_conversions")
-    row = {
-        "label": label, **{name: f"{getattr(counts, name):,}" for name in numbers},
-        "open_rate": pct(counts.open_rate), "conversion_rate": pct(counts.conversion_rate),
-        "revenue": f"{counts.revenue:,.2f}",
-        "untargeted_revenue": f"{counts.untargeted_revenue:,.2f}",
-    }
-    if not per_customer:
-        row.update(targeted=NO_DATA, conversion_rate=NO_DATA)
-    return row
 
 
 def comparison_row(label: str, comparison: Comparison | None) -> dict | None:
@@ -105,7 +89,7 @@ def _report_context(report, lift) -> dict:
         "variants": [counts_row(f"{v.label} ({_step_label(report, v.step_id)})", v.counts)
                      for v in report.variants],
         # Customers are counted per send, not per device: no "targeted" per platform.
-        "platforms": [counts_row(p.label, p.counts, per_customer=False)
+        "platforms": [counts_row(p.label, p.counts)
                       for p in report.platforms],
         "reasons": sorted(reasons, key=lambda r: (r[0], -r[2], r[1])),
         "ab_tests": [{"test": t, "comparison": comparison_row(

@@ -11,6 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from analytics import dashboard_charts as charts
+from analytics.admin_common import counts_row
 from analytics.reports import delivery_health, journey_map, top_campaigns
 
 DASHBOARD_DAYS = 30  # the range shown when none is chosen
@@ -47,7 +48,8 @@ def dashboard_context(request) -> dict:
     top = top_campaigns(since=since, until=until, limit=TOP_LIMIT)
     return {
         "form": form, "since": since, "until": until, "journey": journey, "health": health,
-        "top": [(rank, _report_url(rank.campaign_id)) for rank in top],
+        "top": [(rank, _report_url(rank.campaign_id), counts_row(rank.name, rank.counts))
+                for rank in top],
         "matrix": _matrix(journey), "charts": _charts(journey, health, top),
     }
 

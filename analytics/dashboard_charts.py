@@ -30,6 +30,13 @@ def _svg(width: int, height: int, title: str, body: str) -> SafeString:
     )
 
 
+LABEL_CHARS = 24  # what fits left of a bar; the whole label is in the tooltip
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
+
+
 def _nice_max(value: int) -> int:
     """The axis top: 1, 2 or 5 times a power of ten, at least ``value`` (and at least 1)."""
     top = 1
@@ -52,7 +59,8 @@ def bars(items: list[tuple[str, int]], *, title: str, css: str = "series-0",
         y = n * (BAR_PX + 6)
         length = max(1, round(room * value / top)) if value else 0
         parts.append(
-            f'<text x="{LABEL_PX - 6}" y="{y + 12}" text-anchor="end">{escape(label)}</text>'
+            f'<text x="{LABEL_PX - 6}" y="{y + 12}" text-anchor="end">{escape(_short(label))}'
+            f"<title>{escape(label)}</title></text>"
             f'<rect class="{css}" x="{LABEL_PX}" y="{y}" width="{length}" height="{BAR_PX}">'
             f"<title>{escape(label)}: {value:,}</title></rect>"
             f'<text x="{LABEL_PX + length + 4}" y="{y + 12}">{value:,}</text>'

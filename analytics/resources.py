@@ -105,15 +105,15 @@ def _reasons(by_reason: dict[str, int]) -> str:
     return "; ".join(f"{reason}: {n}" for reason, n in by_reason.items())
 
 
-def _counts(counts, *, per_customer: bool = True) -> dict:
-    """A slice's numbers. ``per_customer=False`` (platforms: customers are counted per send, not
-    per device) leaves targeted and the conversion rate without data."""
+def _counts(counts) -> dict:
+    """A slice's numbers; None where there is no data (a rate of nothing, customers per
+    platform)."""
     return {
-        "targeted": counts.targeted if per_customer else None, "sent": counts.sent,
+        "targeted": counts.targeted, "sent": counts.sent,
         "delivered": counts.delivered, "failed": counts.failed, "skipped": counts.skipped,
         "pending": counts.pending, "opened": counts.opened, "open_rate": counts.open_rate,
         "conversions": counts.conversions,
-        "conversion_rate": counts.conversion_rate if per_customer else None,
+        "conversion_rate": counts.conversion_rate,
         "revenue": counts.revenue, "untargeted_conversions": counts.untargeted_conversions,
         "untargeted_revenue": counts.untargeted_revenue,
         "failed_by_reason": _reasons(counts.failed_by_reason),
@@ -162,7 +162,7 @@ def campaign_report_rows(filters: ExportFilter) -> list[dict]:
     for breakdown, slices in (("step", report.steps), ("variant", report.variants),
                               ("platform", report.platforms)):
         rows += [{**head, "breakdown": breakdown, "key": s.key, "label": s.label,
-                  **_counts(s.counts, per_customer=breakdown != "platform")} for s in slices]
+                  **_counts(s.counts)} for s in slices]
     return rows + _lift_rows(head, campaign_lift(campaign=campaign))
 
 

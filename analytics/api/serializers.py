@@ -82,7 +82,8 @@ class DaysQuerySerializer(RangeQuerySerializer):
 
 
 class CountsSerializer(serializers.Serializer):
-    targeted = serializers.IntegerField(help_text="Customers targeted (once per send).")
+    targeted = serializers.IntegerField(
+        allow_null=True, help_text="Customers targeted (once per send); null per platform.")
     sent = serializers.IntegerField(help_text="Messages the provider accepted (per device).")
     delivered = serializers.IntegerField(help_text="Messages the app reported received.")
     failed = serializers.IntegerField()

@@ -3,7 +3,10 @@ deliveries, opens, conversions and holdouts, rolled up; the dashboard's charts a
 numbers beside them."""
 
 import io
+import shutil
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -92,3 +95,20 @@ def test_the_referral_report_and_the_advocacy_inflow_have_data(demo):
     assert any(week.k_factor for week in report.weeks)
     assert Customer.objects.filter(referred_by__isnull=False).count() == report.signups
     assert journey_map(since=today - timedelta(days=29), until=today).advocacy_inflow
+
+
+def test_demo_0_starts_without_demo_data_or_running_demo_campaigns():
+    root = Path(__file__).resolve().parents[2]
+    if shutil.which("make") is None:
+        pytest.skip("GNU make is not installed")
+
+    with_demo = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout
+    without = subprocess.run(["make", "-n", "run", "DEMO=0"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout
+
+    assert "seed_demo" in with_demo and "seed_demo" not in without
+    assert "DEMO_WEBPUSH_SINK=0" in without
+    # what remains after migrate alone: no customers, no campaigns, nothing sent
+    assert not Customer.objects.exists() and not Campaign.objects.exists()
+    assert not Send.objects.exists()

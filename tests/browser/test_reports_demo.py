@@ -53,3 +53,10 @@ def test_the_referral_page_and_a_campaign_report_show_charts_with_data(
     assert any(float(bar.get_attribute("width")) > 1 for bar in bars)
     assert "Open the campaign" in browser.page_source
     screenshot("campaign-report")
+
+    browser.get(live_server.url + reverse("admin:analytics_dashboard"))
+    wait_for(browser, "#dead-tokens svg")
+    columns = browser.find_elements(By.CSS_SELECTOR, "#dead-tokens svg rect")
+    assert sum(float(c.get_attribute("height")) > 0 for c in columns) > 0  # not flat at 0
+    assert drawn_points(browser, "#deliveries-per-day") > 0
+    screenshot("dashboard")
