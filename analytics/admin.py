@@ -84,6 +84,8 @@ class ReportExportForm(RangeForm):
                             "(every campaign, a row each, when none is chosen)"),
         ("journey_map", "Journey map: stages, entries and exits per day, transitions, "
                         "campaigns before forward moves (every customer: no campaign)"),
+        ("referrals", "Referrals: totals, the viral coefficient per week, top referrers, "
+                      "campaigns that asked, moves into advocacy by cause (no campaign)"),
     ])
     field_order = ["report"]
 

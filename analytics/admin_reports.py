@@ -4,69 +4,29 @@ campaign's report (date range, per step, variant, platform and reason, A/B tests
 Served at /analytics/reports/ (journeyhub/urls.py) for staff who may view campaigns. Link to a
 campaign's report with ``reverse("analytics_reports:campaign", args=[campaign.pk])``."""
 
-from datetime import date, timedelta
+from datetime import timedelta
+from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from analytics.admin_common import NO_DATA, DateRangeForm, counts_row, pct, require_view
+from analytics.admin_referrals import referrals_view
 from analytics.push_kinds import campaign_push_kinds
-from analytics.reports import Counts, campaign_lift, campaign_report, computed_at, top_campaigns
+from analytics.report_charts import campaign_charts, report_days
+from analytics.reports import campaign_lift, campaign_report, computed_at, top_campaigns
 from analytics.rollups import rollups_refresh
 from analytics.stats import Comparison
 from campaigns.models import Campaign
 
 app_name = "analytics_reports"
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 INDEX_DAYS = 30  # the campaign list shows the last month
 INDEX_LIMIT = 200
-
-
-class DateRangeForm(forms.Form):
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="First UTC day (empty: from the start).")
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="Last UTC day, included (empty: to today).")
-
-    def clean(self):
-        data = super().clean()
-        for name in ("since", "until"):
-            value = data.get(name)
-            if value and not FIRST_DAY <= value <= LAST_DAY:
-                self.add_error(name, f"Give a day between {FIRST_DAY} and {LAST_DAY}.")
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The last day must not be before the first.")
-        return data
-
-
-NO_DATA = ""  # a cell with no data: empty, as in the CSV and XLSX exports (null in JSON)
-
-
-def pct(value: float | None, digits: int = 1) -> str:
-    return NO_DATA if value is None else f"{value * 100:.{digits}f}%"
-
-
-def counts_row(label: str, counts: Counts, *, per_customer: bool = True) -> dict:
-    """A slice's numbers, formatted. ``per_customer=False`` (platforms: customers are counted
-    per send, not per device) leaves targeted and the conversion rate without data."""
-    numbers = ("targeted", "sent", "delivered", "failed", "skipped", "pending", "opened",
-               "conversions", "untargeted_conversions")
-    row = {
-        "label": label, **{name: f"{getattr(counts, name):,}" for name in numbers},
-        "open_rate": pct(counts.open_rate), "conversion_rate": pct(counts.conversion_rate),
-        "revenue": f"{counts.revenue:,.2f}",
-        "untargeted_revenue": f"{counts.untargeted_revenue:,.2f}",
-    }
-    if not per_customer:
-        row.update(targeted=NO_DATA, conversion_rate=NO_DATA)
-    return row
 
 
 def comparison_row(label: str, comparison: Comparison | None) -> dict | None:
@@ -87,14 +47,9 @@ def _p_value(p: float | None) -> str:
     return "< 0.0001" if p < 0.0001 else f"{p:.4f}"
 
 
-def _require_view(request) -> None:
-    if not request.user.has_perm("campaigns.view_campaign"):
-        raise PermissionDenied("You may not view campaigns.")
-
-
 @staff_member_required
 def campaign_report_view(request, campaign_id: int):
-    _require_view(request)
+    require_view(request)
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     form = DateRangeForm(request.GET or None)
     context = {**admin.site.each_context(request), "title": f"Report: {campaign.name}",
@@ -105,9 +60,25 @@ def campaign_report_view(request, campaign_id: int):
         if form.is_bound else (None, None)
     report = campaign_report(campaign=campaign, since=since, until=until)
     lift = campaign_lift(campaign=campaign)
-    context.update(_report_context(report, lift))
+    days = report_days(campaign, since, until)
+    context.update(_report_context(report, lift), charts=campaign_charts(days, report.steps),
+                   exports=_export_links(campaign, since or (days[0][0] if days else None),
+                                         until or timezone.now().date()),
+                   campaign_url=reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     context["push_kinds"] = campaign_push_kinds(campaign=campaign)
     return render(request, "analytics/campaign_report.html", context)
+
+
+def _export_links(campaign, since, until) -> list[tuple[str, str]]:
+    """The report as CSV, XLSX and JSON, over the page's range (from its first day with data
+    when the range has no start)."""
+    if since is None:
+        return []
+    base = reverse("admin:analytics_report_export")
+    query = urlencode({"report": "campaign_report", "campaign": campaign.pk, "since": since,
+                       "until": until, "export": "1"})
+    return [(label, f"{base}?{query}&format={fmt}")
+            for fmt, label in (("csv", "CSV"), ("xlsx", "Excel"), ("json", "JSON"))]
 
 
 def _report_context(report, lift) -> dict:
@@ -120,7 +91,7 @@ def _report_context(report, lift) -> dict:
         "variants": [counts_row(f"{v.label} ({_step_label(report, v.step_id)})", v.counts)
                      for v in report.variants],
         # Customers are counted per send, not per device: no "targeted" per platform.
-        "platforms": [counts_row(p.label, p.counts, per_customer=False)
+        "platforms": [counts_row(p.label, p.counts)
                       for p in report.platforms],
         "reasons": sorted(reasons, key=lambda r: (r[0], -r[2], r[1])),
         "ab_tests": [{"test": t, "comparison": comparison_row(
@@ -141,7 +112,7 @@ def _step_label(report, step_id) -> str:
 
 @staff_member_required
 def reports_index_view(request):
-    _require_view(request)
+    require_view(request)
     until = timezone.now().date()
     since = until - timedelta(days=INDEX_DAYS - 1)
     ranked = top_campaigns(since=since, until=until, limit=INDEX_LIMIT)
@@ -160,7 +131,7 @@ def reports_index_view(request):
 @require_POST
 def refresh_view(request):
     """Bring the rollups up to date now, then back to the page that asked."""
-    _require_view(request)
+    require_view(request)
     rebuilt = rollups_refresh()
     if rebuilt is None:
         messages.info(request, "A refresh is running right now: its numbers show in a moment.")
@@ -176,5 +147,6 @@ def refresh_view(request):
 urlpatterns = [
     path("", reports_index_view, name="index"),
     path("refresh/", refresh_view, name="refresh"),
+    path("referrals/", referrals_view, name="referrals"),
     path("campaigns/<int:campaign_id>/", campaign_report_view, name="campaign"),
 ]

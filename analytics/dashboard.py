@@ -11,6 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from analytics import dashboard_charts as charts
+from analytics.admin_common import counts_row
 from analytics.reports import delivery_health, journey_map, top_campaigns
 
 DASHBOARD_DAYS = 30  # the range shown when none is chosen
@@ -47,7 +48,8 @@ def dashboard_context(request) -> dict:
     top = top_campaigns(since=since, until=until, limit=TOP_LIMIT)
     return {
         "form": form, "since": since, "until": until, "journey": journey, "health": health,
-        "top": [(rank, _report_url(rank.campaign_id)) for rank in top],
+        "top": [(rank, _report_url(rank.campaign_id), counts_row(rank.name, rank.counts))
+                for rank in top],
         "matrix": _matrix(journey), "charts": _charts(journey, health, top),
     }
 
@@ -86,6 +88,8 @@ def _charts(journey, health, top) -> dict:
         "exits": charts.lines(journey.days, [
             charts.Series(s.label, s.exits_per_day, series[s.stage]) for s in journey.stages
         ], title="Exits from each stage per day"),
+        "advocacy_inflow": charts.bars(list(journey.advocacy_inflow.items()),
+                                       title="Moves into advocacy by cause", css="series-4"),
         "top": charts.bars([(rank.name, rank.counts.conversions) for rank in top],
                            title="Conversions by campaign", css="series-1"),
         "sent": charts.lines(days, [

@@ -30,6 +30,13 @@ def _svg(width: int, height: int, title: str, body: str) -> SafeString:
     )
 
 
+LABEL_CHARS = 24  # what fits left of a bar; the whole label is in the tooltip
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
+
+
 def _nice_max(value: int) -> int:
     """The axis top: 1, 2 or 5 times a power of ten, at least ``value`` (and at least 1)."""
     top = 1
@@ -52,7 +59,8 @@ def bars(items: list[tuple[str, int]], *, title: str, css: str = "series-0",
         y = n * (BAR_PX + 6)
         length = max(1, round(room * value / top)) if value else 0
         parts.append(
-            f'<text x="{LABEL_PX - 6}" y="{y + 12}" text-anchor="end">{escape(label)}</text>'
+            f'<text x="{LABEL_PX - 6}" y="{y + 12}" text-anchor="end">{escape(_short(label))}'
+            f"<title>{escape(label)}</title></text>"
             f'<rect class="{css}" x="{LABEL_PX}" y="{y}" width="{length}" height="{BAR_PX}">'
             f"<title>{escape(label)}: {value:,}</title></rect>"
             f'<text x="{LABEL_PX + length + 4}" y="{y + 12}">{value:,}</text>'
@@ -80,8 +88,9 @@ def _axes(days: list[date], top: int, width: int, height: int, left: int) -> str
 
 
 def lines(days: list[date], series: list[Series], *, title: str, width: int = 460,
-          height: int = 140) -> SafeString:
-    """One line per series over the days, with a legend under the chart."""
+          height: int = 140, legend_totals: bool = True) -> SafeString:
+    """One line per series over the days, with a legend under the chart (with each series'
+    total, unless ``legend_totals`` is off: a rate has no meaningful total)."""
     left, legend = 40, 16 * ((len(series) + 2) // 3)
     plot = height - legend
     top = _nice_max(max((max(s.values, default=0) for s in series), default=0))
@@ -92,12 +101,14 @@ def lines(days: list[date], series: list[Series], *, title: str, width: int = 46
         points = " ".join(f"{left + step * (i + 0.5):.1f},"
                           f"{bottom - (bottom - FONT_PX) * v / top:.1f}"
                           for i, v in enumerate(s.values))
+        total = f": {sum(s.values):,}" if legend_totals else ""
         parts.append(f'<polyline class="{s.css} jh-line" points="{points}">'
-                     f"<title>{escape(s.label)}: {sum(s.values):,}</title></polyline>")
+                     f"<title>{escape(s.label)}{total}</title></polyline>")
     for n, s in enumerate(series):
         x, y = (n % 3) * 150, plot + 14 + (n // 3) * 16
+        total = f" ({sum(s.values):,})" if legend_totals else ""
         parts.append(f'<rect class="{s.css}" x="{x}" y="{y - 9}" width="10" height="10"/>'
-                     f'<text x="{x + 14}" y="{y}">{escape(s.label)} ({sum(s.values):,})</text>')
+                     f'<text x="{x + 14}" y="{y}">{escape(s.label)}{total}</text>')
     return _svg(width, height, title, "".join(parts))
 
 

@@ -6,11 +6,12 @@ read the raw transitions of the range (indexed by customer and time)."""
 
 import statistics
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from analytics.models import DeliveryDay, RollupState, TransitionDay
 from audiences.models import Customer, Stage, StageTransition
@@ -58,6 +59,7 @@ class JourneyMap:
     forward_transitions: int
     campaigns: list[CampaignAttribution]  # most transitions first
     computed_at: datetime | None = None
+    advocacy_inflow: dict[str, int] = field(default_factory=dict)  # moves in, by cause
 
 
 def computed_at() -> datetime | None:
@@ -113,7 +115,19 @@ def journey_map(*, since, until, attribution_window=DEFAULT_ATTRIBUTION_WINDOW) 
     forward = sum(matrix[a][b] for a in STAGES for b in STAGES if STAGE_RANK[b] > STAGE_RANK[a])
     return JourneyMap(since, until, attribution_window, days, stages, matrix, forward,
                       campaigns_before_forward(since=since, until=until,
-                                               window=attribution_window), computed_at())
+                                               window=attribution_window), computed_at(),
+                      stage_inflow(stage=Stage.ADVOCACY, since=since, until=until))
+
+
+def stage_inflow(*, stage: str, since: date, until: date) -> dict[str, int]:
+    """Moves into ``stage`` in the range by cause: the stage rule's name (e.g. "Referral
+    sign-up", "Referral sent"), or the recorded cause of a move no rule made (by hand, an
+    import), most first."""
+    start, end = _bounds(since, until)
+    rows = (StageTransition.objects.filter(to_stage=stage, at__gte=start, at__lt=end)
+            .annotate(why=Coalesce("rule__name", "cause")).values("why")
+            .annotate(n=Count("id")).values_list("why", "n"))
+    return _by_count(dict(rows))
 
 
 # Each exit in the range, with when the customer entered that stage: their previous transition,

@@ -35,9 +35,9 @@ PENDING_STATUSES = {"queued", "sending"}
 @dataclass
 class Counts:
     """Delivery numbers of one slice of a report. Deliveries are per device; ``targeted`` is
-    customers."""
+    customers (None for a platform: customers are counted per send, not per device)."""
 
-    targeted: int = 0
+    targeted: int | None = 0
     sent: int = 0
     delivered: int = 0  # the app reported receipt
     failed: int = 0
@@ -175,6 +175,8 @@ def campaign_report(*, campaign, since=None, until=None) -> CampaignReport:
     enrolled = {row["group"]: row["entered"] for row in EnrollmentDay.objects.filter(q).values(
         "group").annotate(entered=Sum("entered"))}
     step_slices, variant_slices = _labelled(campaign, steps, variants)
+    for counts in platforms.values():
+        counts.targeted = None  # no data: a customer's devices may be of several platforms
     platform_slices = [Slice(kind, kind, counts) for kind, counts in sorted(platforms.items())]
     return CampaignReport(
         campaign.pk, campaign.name, since, until, totals, enrolled, step_slices, variant_slices,

@@ -18,6 +18,8 @@ from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, JSON, XLSX
 
 from analytics.exports import ExportError, ExportFilter
+from analytics.journey import stage_inflow
+from analytics.referrals import referral_report
 from analytics.reports import (
     campaign_lift,
     campaign_report,
@@ -26,12 +28,14 @@ from analytics.reports import (
     journey_map,
     top_campaigns,
 )
+from audiences.models import Stage
 from campaigns.models import Campaign
 
-REPORT_NAMES = ("campaign_report", "journey_map")
+REPORT_NAMES = ("campaign_report", "journey_map", "referrals")
 REPORT_FORMATS = {"csv": CSV, "json": JSON, "xlsx": XLSX}
 ALL_CAMPAIGNS_LIMIT = 10_000  # campaigns listed when no campaign is chosen
 JOURNEY_DEFAULT_DAYS = 30  # a journey map without a start covers the last month
+REFERRALS_DEFAULT_DAYS = 12 * 7  # a referral report without a start: the last twelve weeks
 
 COUNT_COLUMNS = (
     ("targeted", widgets.IntegerWidget), ("sent", widgets.IntegerWidget),
@@ -82,20 +86,34 @@ JourneyMapResource = _resource(
      ("transitions", widgets.IntegerWidget)),
 )
 
+_I, _F, _C, _D = (widgets.IntegerWidget, widgets.FloatWidget, widgets.CharWidget,
+                  widgets.DecimalWidget)
+ReferralsResource = _resource(
+    "ReferralsResource", "The referral report's rows: totals, weeks, referrers, campaigns, "
+    "moves into advocacy by cause.",
+    (("section", _C), ("since", widgets.DateWidget), ("until", widgets.DateWidget),
+     ("week", widgets.DateWidget), ("key", _C), ("label", _C), ("asks_sent", _I),
+     ("asks_opened", _I), ("open_rate", _F), ("links_opened", _I), ("signups", _I),
+     ("referrers", _I), ("signups_per_referrer", _F), ("converted", _I),
+     ("conversion_share", _F), ("k_factor", _F), ("referred_conversions", _I),
+     ("referred_revenue", _D), ("new_customers", _I), ("referred_new_customers", _I),
+     ("referral_share", _F), ("transitions", _I), ("computed_at", _C)),
+)
+
 
 def _reasons(by_reason: dict[str, int]) -> str:
     return "; ".join(f"{reason}: {n}" for reason, n in by_reason.items())
 
 
-def _counts(counts, *, per_customer: bool = True) -> dict:
-    """A slice's numbers. ``per_customer=False`` (platforms: customers are counted per send, not
-    per device) leaves targeted and the conversion rate without data."""
+def _counts(counts) -> dict:
+    """A slice's numbers; None where there is no data (a rate of nothing, customers per
+    platform)."""
     return {
-        "targeted": counts.targeted if per_customer else None, "sent": counts.sent,
+        "targeted": counts.targeted, "sent": counts.sent,
         "delivered": counts.delivered, "failed": counts.failed, "skipped": counts.skipped,
         "pending": counts.pending, "opened": counts.opened, "open_rate": counts.open_rate,
         "conversions": counts.conversions,
-        "conversion_rate": counts.conversion_rate if per_customer else None,
+        "conversion_rate": counts.conversion_rate,
         "revenue": counts.revenue, "untargeted_conversions": counts.untargeted_conversions,
         "untargeted_revenue": counts.untargeted_revenue,
         "failed_by_reason": _reasons(counts.failed_by_reason),
@@ -144,7 +162,7 @@ def campaign_report_rows(filters: ExportFilter) -> list[dict]:
     for breakdown, slices in (("step", report.steps), ("variant", report.variants),
                               ("platform", report.platforms)):
         rows += [{**head, "breakdown": breakdown, "key": s.key, "label": s.label,
-                  **_counts(s.counts, per_customer=breakdown != "platform")} for s in slices]
+                  **_counts(s.counts)} for s in slices]
     return rows + _lift_rows(head, campaign_lift(campaign=campaign))
 
 
@@ -178,12 +196,47 @@ def journey_map_rows(filters: ExportFilter) -> list[dict]:
     rows += [{"section": "campaign", **period, "to_stage": c.to_stage,
               "campaign_id": c.campaign_id, "campaign": c.campaign_name,
               "transitions": c.transitions} for c in journey.campaigns]
+    rows += [{"section": "advocacy_inflow", **period, "to_stage": "advocacy", "campaign": cause,
+              "transitions": n} for cause, n in journey.advocacy_inflow.items()]
+    return rows
+
+
+def referrals_rows(filters: ExportFilter) -> list[dict]:
+    if filters.campaign_id is not None:
+        raise ExportError("The referral report covers every referral campaign: it takes no "
+                          "campaign.")
+    until = filters.until or date.today()
+    since = filters.since or until - timedelta(days=REFERRALS_DEFAULT_DAYS - 1)
+    report = referral_report(since=since, until=until)
+    head = {"since": since, "until": until, "computed_at": _stamp(report.computed_at)}
+    rows = [{**head, "section": "total", "label": "All", "asks_sent": report.asks_sent,
+             "asks_opened": report.asks_opened, "open_rate": report.ask_open_rate,
+             "links_opened": report.links_opened, "signups": report.signups,
+             "referred_conversions": report.referred_conversions,
+             "referred_revenue": report.referred_revenue, "new_customers": report.new_customers,
+             "referred_new_customers": report.referred_new_customers,
+             "referral_share": report.referral_share}]
+    rows += [{**head, "section": "week", "week": w.week, "key": w.week.isoformat(),
+              "referrers": w.referrers, "signups": w.signups,
+              "signups_per_referrer": w.signups_per_referrer, "converted": w.converted,
+              "conversion_share": w.conversion_share, "k_factor": w.k_factor}
+             for w in report.weeks]
+    rows += [{**head, "section": "referrer", "key": r.external_id, "label": r.name,
+              "signups": r.signups, "converted": r.converted, "referred_revenue": r.revenue}
+             for r in report.top_referrers]
+    rows += [{**head, "section": "campaign", "key": str(c.campaign_id), "label": c.name,
+              "asks_sent": c.asks_sent, "asks_opened": c.asks_opened, "open_rate": c.open_rate,
+              "signups": c.signups} for c in report.campaigns]
+    inflow = stage_inflow(stage=Stage.ADVOCACY, since=since, until=until)
+    rows += [{**head, "section": "advocacy_inflow", "label": cause, "transitions": n}
+             for cause, n in inflow.items()]
     return rows
 
 
 REPORTS = {
     "campaign_report": (CampaignReportResource, campaign_report_rows),
     "journey_map": (JourneyMapResource, journey_map_rows),
+    "referrals": (ReferralsResource, referrals_rows),
 }
 
 

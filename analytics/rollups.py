@@ -268,3 +268,14 @@ def rollups_refresh(*, now=None) -> int | None:
     except BaseException:
         RollupState.objects.filter(pk=1).update(lease_until=None)
         raise
+
+
+def rollups_mark_refreshed(*, now=None) -> None:
+    """After rebuilding every day that holds data (seed_demo's history): the rollups are up to
+    date as of ``now``, so the next refresh looks only at what comes after. Takes the claim
+    like a refresh; skips when a refresh holds it (that refresh records its own time)."""
+    now = now or timezone.now()
+    if not _claim(now):
+        return
+    RollupState.objects.filter(pk=1).update(
+        watermark=now, refreshed_at=now, days_refreshed=0, lease_until=None, **_max_ids())

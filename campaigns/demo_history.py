@@ -6,7 +6,9 @@ to a share of the demo customers of its stage, with the enrollments (treatment a
 campaigns with one, the holdout), one delivery per device (sent, some received and opened;
 skipped for customers who opted out of push), conversions credited to an opened message (with
 revenue for a revenue goal), a few holdout conversions, and the dead-token failure that
-deactivated each inactive demo device. Every statement is an INSERT ... SELECT over the demo
+deactivated each inactive demo device. And referrals: recent demo customers who came by an
+advocacy customer's code, with the link opening, the sign-up and, for those who converted,
+the referral conversion. Every statement is an INSERT ... SELECT over the demo
 customers (the same SQL on PostgreSQL and SQLite), so it costs a few hundred statements
 whatever the campaigns; the draws are modular arithmetic on ids, so a run is reproducible.
 
@@ -19,6 +21,12 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audiences.models import Customer, Event, Stage
+from audiences.services import (
+    REFERRAL_CONVERTED_EVENT,
+    REFERRAL_LINK_OPENED_EVENT,
+    REFERRAL_SIGNUP_EVENT,
+)
 from campaigns.models import Campaign, Step, StepSend
 from notifications.models import Send
 
@@ -125,6 +133,59 @@ WHERE e.campaign_id = %(campaign)s AND e.entered_at = %(entered)s
   AND NOT EXISTS (SELECT 1 FROM campaigns_conversion x WHERE x.enrollment_id = e.id)"""
 
 
+REFERRED_PERCENT = 15  # of the recent demo customers, those who came by a friend's code
+CONVERTED_STAGES = ("conversion", "retention", "advocacy")  # a referee there has converted
+
+
+def referrals_seed(*, now: datetime, since: datetime) -> int:
+    """Some demo customers who joined since ``since`` came by an advocacy customer's code: their
+    referrer, the link opening and the sign-up, and for those who went on to convert, the
+    referral conversion with the revenue of an order. At most the first 2,000 demo customers
+    (a bounded list, so plain Python). Returns how many referees."""
+    demo = Customer.objects.filter(external_id__gte="demo-000001",
+                                   external_id__lte=LAST_HISTORY_CUSTOMER)
+    referrers = list(demo.filter(stage=Stage.ADVOCACY, created_at__lt=since).order_by("pk"))
+    referees = [c for c in demo.filter(created_at__gte=since, referred_by__isnull=True)
+                .exclude(stage=Stage.ADVOCACY).order_by("pk")
+                if (c.pk * 37) % 100 < REFERRED_PERCENT]
+    if not referrers or not referees:
+        return 0
+    events = []
+    for referee in referees:
+        referrer = referrers[(referee.pk * 7) % len(referrers)]
+        referee.referred_by = referrer
+        joined = referee.created_at
+        events += [
+            _event(referrer, REFERRAL_LINK_OPENED_EVENT, joined - timedelta(hours=2),
+                   {"opened_by": referee.external_id}, f"referral-link:{referee.external_id}"),
+            _event(referrer, REFERRAL_SIGNUP_EVENT, joined,
+                   {"referred_customer": referee.external_id}, f"referral:{referee.external_id}"),
+        ]
+        if referee.stage in CONVERTED_STAGES:
+            revenue = float(REVENUE_BASE + referee.pk % REVENUE_SPREAD)
+            events.append(_event(
+                referrer, REFERRAL_CONVERTED_EVENT, min(joined + timedelta(days=3), now),
+                {"referred_customer": referee.external_id, "revenue": revenue},
+                f"referral-converted:{referee.external_id}"))
+    Customer.objects.bulk_update(referees, ["referred_by"], batch_size=500)
+    Event.objects.bulk_create(events, batch_size=500, ignore_conflicts=True)
+    # A referrer was last seen no earlier than their last referral event, as ingestion keeps it.
+    latest = {}
+    for event in events:
+        latest[event.customer.pk] = max(latest.get(event.customer.pk, event.occurred_at),
+                                        event.occurred_at)
+    seen = [r for r in referrers if r.pk in latest and latest[r.pk] > (r.last_seen_at or since)]
+    for referrer in seen:
+        referrer.last_seen_at = latest[referrer.pk]
+    Customer.objects.bulk_update(seen, ["last_seen_at"], batch_size=500)
+    return len(referees)
+
+
+def _event(customer, name: str, at: datetime, properties: dict, client_event_id: str) -> Event:
+    return Event(customer=customer, name=name, occurred_at=at, received_at=at,
+                 properties=properties, client_event_id=client_event_id)
+
+
 def history_exists() -> bool:
     return Send.objects.filter(source=HISTORY_SOURCE).exists()
 
@@ -141,6 +202,7 @@ def history_seed(*, now: datetime | None = None) -> tuple[datetime, int] | None:
     first_run = _run_time(now, HISTORY_WEEKS)
     sends = 0
     with transaction.atomic():
+        referrals_seed(now=now, since=first_run)
         for index, campaign in enumerate(campaigns):
             step = campaign.steps.filter(kind=Step.Kind.SEND).order_by("position").first()
             if step is None or step.template_id is None:

@@ -82,7 +82,8 @@ class DaysQuerySerializer(RangeQuerySerializer):
 
 
 class CountsSerializer(serializers.Serializer):
-    targeted = serializers.IntegerField(help_text="Customers targeted (once per send).")
+    targeted = serializers.IntegerField(
+        allow_null=True, help_text="Customers targeted (once per send); null per platform.")
     sent = serializers.IntegerField(help_text="Messages the provider accepted (per device).")
     delivered = serializers.IntegerField(help_text="Messages the app reported received.")
     failed = serializers.IntegerField()
@@ -197,6 +198,9 @@ class JourneyMapSerializer(serializers.Serializer):
                                    help_text="matrix[from_stage][to_stage]: transitions.")
     forward_transitions = serializers.IntegerField()
     campaigns = CampaignAttributionSerializer(many=True)
+    advocacy_inflow = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Moves into advocacy in the range by cause (stage rule name, or the cause).")
 
 
 class CampaignRankSerializer(serializers.Serializer):
@@ -237,4 +241,54 @@ class ReportDaySerializer(serializers.Serializer):
 class ReportDayPageSerializer(serializers.Serializer):
     results = ReportDaySerializer(many=True)
     next = serializers.CharField(allow_null=True, help_text="The next page's URL, or null.")
+    computed_at = serializers.DateTimeField(allow_null=True, help_text=COMPUTED_AT_HELP)
+
+
+class ReferralWeekSerializer(serializers.Serializer):
+    week = serializers.DateField(help_text="The week's Monday.")
+    referrers = serializers.IntegerField(help_text="Customers whose code brought a sign-up.")
+    signups = serializers.IntegerField()
+    converted = serializers.IntegerField(help_text="Of the week's sign-ups, converted since.")
+    signups_per_referrer = serializers.FloatField(allow_null=True)
+    conversion_share = serializers.FloatField(allow_null=True, help_text="converted / signups")
+    k_factor = serializers.FloatField(
+        allow_null=True, help_text="signups_per_referrer x conversion_share; null without sign-ups")
+
+
+class ReferrerSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    name = serializers.CharField()
+    signups = serializers.IntegerField()
+    converted = serializers.IntegerField()
+    revenue = serializers.DecimalField(max_digits=16, decimal_places=2, coerce_to_string=False)
+
+
+class ReferralCampaignSerializer(serializers.Serializer):
+    campaign_id = serializers.IntegerField()
+    name = serializers.CharField()
+    asks_sent = serializers.IntegerField()
+    asks_opened = serializers.IntegerField()
+    open_rate = serializers.FloatField(allow_null=True)
+    signups = serializers.IntegerField(allow_null=True,
+                                       help_text="Goal conversions when the goal is a sign-up.")
+
+
+class ReferralReportSerializer(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField()
+    asks_sent = serializers.IntegerField(help_text="Messages sent by referral campaigns.")
+    asks_opened = serializers.IntegerField()
+    ask_open_rate = serializers.FloatField(allow_null=True)
+    links_opened = serializers.IntegerField()
+    signups = serializers.IntegerField()
+    referred_conversions = serializers.IntegerField()
+    referred_revenue = serializers.DecimalField(max_digits=16, decimal_places=2,
+                                                coerce_to_string=False)
+    new_customers = serializers.IntegerField(help_text="Customers created in the range.")
+    referred_new_customers = serializers.IntegerField()
+    referral_share = serializers.FloatField(allow_null=True,
+                                            help_text="referred_new_customers / new_customers")
+    weeks = ReferralWeekSerializer(many=True)
+    top_referrers = ReferrerSerializer(many=True)
+    campaigns = ReferralCampaignSerializer(many=True)
     computed_at = serializers.DateTimeField(allow_null=True, help_text=COMPUTED_AT_HELP)

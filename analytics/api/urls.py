@@ -11,6 +11,7 @@ urlpatterns = [
          name="api-analytics-campaign-lift"),
     path("journey-map/", views.JourneyMapView.as_view(), name="api-analytics-journey-map"),
     path("top-campaigns/", views.TopCampaignsView.as_view(), name="api-analytics-top-campaigns"),
+    path("referrals/", views.ReferralReportView.as_view(), name="api-analytics-referrals"),
     path("delivery-health/", views.DeliveryHealthView.as_view(),
          name="api-analytics-delivery-health"),
 ]

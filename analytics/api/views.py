@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from analytics import reports
 from analytics.api import serializers as s
+from analytics.referrals import referral_report
 from campaigns.models import Campaign
 from journeyhub.api_auth import ApiKeyAuthentication, HasScope
 from journeyhub.api_errors import error_responses
@@ -146,3 +147,20 @@ class DeliveryHealthView(AnalyticsApiView):
         query = self.query(request)
         health = reports.delivery_health(since=query["since"], until=query["until"])
         return Response(s.DeliveryHealthSerializer(health).data)
+
+
+class ReferralReportView(AnalyticsApiView):
+    query_serializer = s.BoundedRangeQuerySerializer
+
+    @extend_schema(
+        tags=TAGS, summary="Referral report", parameters=[s.BoundedRangeQuerySerializer],
+        description="Referral asks sent and opened, link opens, sign-ups, referred customers' "
+                    "conversions and revenue, the share of new customers who came by "
+                    "referral, the viral coefficient per week, top referrers and the campaigns "
+                    f"that asked. At most {s.MAX_RANGE_DAYS} days; by default the last 30.",
+        responses={200: s.ReferralReportSerializer, **ERRORS},
+    )
+    def get(self, request):
+        query = self.query(request)
+        report = referral_report(since=query["since"], until=query["until"])
+        return Response(s.ReferralReportSerializer(report).data)

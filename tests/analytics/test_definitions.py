@@ -132,5 +132,14 @@ def test_a_cell_without_data_is_empty_on_the_page_and_in_csv_and_xlsx(world, cli
 
     page_none = next(r for r in page["platforms"] if r["label"] == "none")
     assert page_none["open_rate"] == page_none["targeted"] == ""
+    api_none = next(p for p in _api_report(world)["platforms"] if p["key"] == "none")["counts"]
+    assert api_none["open_rate"] is None and api_none["targeted"] is None
     assert xlsx_none["open_rate"] is None and xlsx_none["targeted"] is None
     assert csv_none["open_rate"] == csv_none["targeted"] == ""
+
+
+def _api_report(world) -> dict:
+    _, key = api_key_create(name="Analyst", scopes=[ApiKey.Scope.ANALYTICS_READ])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return api.get(f"/api/v1/analytics/campaigns/{world.campaign.pk}/report/").json()

@@ -3,7 +3,10 @@ deliveries, opens, conversions and holdouts, rolled up; the dashboard's charts a
 numbers beside them."""
 
 import io
+import shutil
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -11,7 +14,15 @@ from django.utils import timezone
 
 from analytics.dashboard import DASHBOARD_DAYS
 from analytics.models import DeliveryDay
-from analytics.reports import campaign_lift, campaign_report, delivery_health
+from analytics.referrals import referral_report
+from analytics.reports import (
+    campaign_lift,
+    campaign_report,
+    computed_at,
+    delivery_health,
+    journey_map,
+)
+from audiences.models import Customer
 from campaigns.demo_history import HISTORY_SOURCE, PLANS
 from campaigns.models import Campaign, Conversion
 from notifications.models import Delivery, Device, Send
@@ -36,6 +47,7 @@ def test_every_demo_campaign_has_months_of_rolled_up_history(demo):
             assert report.totals.conversions > 0, campaign.name
         days = DeliveryDay.objects.filter(campaign_id=campaign.pk).values("day").distinct()
         assert days.count() == 16, campaign.name
+    assert computed_at() is not None  # the pages say when, from the first load
     # the rollups hold what the raw rows hold
     assert sum(DeliveryDay.objects.values_list("deliveries", flat=True)) == (
         Delivery.objects.filter(send__source=HISTORY_SOURCE).count())
@@ -70,3 +82,33 @@ def test_running_seed_demo_again_adds_no_history(demo):
 
     assert (Send.objects.count(), Delivery.objects.count(), Conversion.objects.count()) == before
     assert "Campaign history" not in again.getvalue()
+
+
+def test_the_referral_report_and_the_advocacy_inflow_have_data(demo):
+    today = timezone.now().date()
+
+    report = referral_report(since=today - timedelta(days=16 * 7), until=today)
+
+    assert report.signups > 0 and report.links_opened == report.signups
+    assert report.referred_conversions > 0 and report.referred_revenue > 0
+    assert report.asks_sent > 0 and report.referred_new_customers > 0
+    assert any(week.k_factor for week in report.weeks)
+    assert Customer.objects.filter(referred_by__isnull=False).count() == report.signups
+    assert journey_map(since=today - timedelta(days=29), until=today).advocacy_inflow
+
+
+def test_demo_0_starts_without_demo_data_or_running_demo_campaigns():
+    root = Path(__file__).resolve().parents[2]
+    if shutil.which("make") is None:
+        pytest.skip("GNU make is not installed")
+
+    with_demo = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout
+    without = subprocess.run(["make", "-n", "run", "DEMO=0"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout
+
+    assert "seed_demo" in with_demo and "seed_demo" not in without
+    assert "DEMO_WEBPUSH_SINK=0" in without
+    # what remains after migrate alone: no customers, no campaigns, nothing sent
+    assert not Customer.objects.exists() and not Campaign.objects.exists()
+    assert not Send.objects.exists()

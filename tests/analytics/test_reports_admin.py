@@ -72,3 +72,29 @@ def test_anonymous_visitors_go_to_the_login(client, world):
 
     assert response.status_code == 302
     assert "login" in response["Location"]
+
+
+def test_campaign_report_page_draws_day_charts_and_step_funnels_offline(staff_client, world):
+    url = reverse("analytics_reports:campaign", args=[world.campaign.pk])
+
+    html = staff_client.get(url).content.decode()
+
+    assert 'id="chart-days"' in html and 'id="chart-revenue"' in html
+    assert html.count("<polyline") >= 5  # targeted, sent, opened, converted; revenue
+    assert "Funnel of 1. Offer" in html and "Funnel of 2. Reminder" in html
+    for external in ("cdn.", "googleapis", "unpkg", "jsdelivr"):
+        assert external not in html
+    assert reverse("admin:campaigns_campaign_change", args=[world.campaign.pk]) in html
+
+
+def test_export_buttons_download_the_report_over_the_pages_range(client, world):
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    url = reverse("analytics_reports:campaign", args=[world.campaign.pk])
+
+    exports = dict(client.get(url).context["exports"])
+
+    assert set(exports) == {"CSV", "Excel", "JSON"}
+    assert "since=2026-03-02" in exports["CSV"]
+    response = client.get(exports["JSON"])
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert response.json()[0]["sent"] == 6

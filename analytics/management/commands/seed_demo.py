@@ -15,7 +15,7 @@ from django.utils import timezone
 from push_notifications.models import APNSDevice, GCMDevice, WebPushDevice
 
 from analytics.models import ConversionDay, DeliveryDay
-from analytics.rollups import rollups_rebuild
+from analytics.rollups import rollups_mark_refreshed, rollups_rebuild
 from audiences import demo as audiences_demo
 from audiences.demo_data import external_id
 from campaigns.demo import campaigns_seed
@@ -74,8 +74,10 @@ class Command(BaseCommand):
     def _rollups(self) -> None:
         """The demo's history goes back months; the periodic refresh only looks at what
         changed since it last ran, so the history is rolled up here once."""
-        until = timezone.now().date()
+        started = timezone.now()
+        until = started.date()
         days = rollups_rebuild(since=until - timedelta(days=ROLLUP_HISTORY_DAYS), until=until)
+        rollups_mark_refreshed(now=started)
         rows = DeliveryDay.objects.count() + ConversionDay.objects.count()
         self.stdout.write(f"Analytics rollups: {days} days of demo history rebuilt "
                           f"({rows} delivery and conversion rollup rows).")
