@@ -61,7 +61,7 @@ class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
         fields = ("name", "topic", "priority", "title", "body", "image_url", "url", "data",
-                  "ttl_seconds", "collapse_key")
+                  "ttl_seconds", "collapse_key", "strict")
 
     def clean(self):
         cleaned = super().clean()
@@ -109,7 +109,7 @@ class TemplateAdmin(admin.ModelAdmin):
                 "{{ campaign.source }}. Use |default:'...' for missing values."
             ),
         }),
-        ("Delivery", {"fields": ("ttl_seconds", "collapse_key")}),
+        ("Delivery", {"fields": ("ttl_seconds", "collapse_key", "strict")}),
     )
 
     def get_urls(self):

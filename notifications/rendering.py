@@ -29,6 +29,10 @@ LAST_EVENT_RE = re.compile(r"\blast\.([A-Za-z0-9_]+)")
 TEXT_FIELDS = ("title", "body", "image_url", "url")
 
 
+class MissingVariables(RenderError):
+    """A strict template read a variable that has no value for this customer."""
+
+
 @dataclass(frozen=True)
 class Rendered:
     title: str
@@ -105,13 +109,16 @@ def pick_translation(template: Template, locale: str) -> tuple[str, str]:
     return (chosen.title, chosen.body) if chosen else (template.title, template.body)
 
 
-def render(template: Template, context: dict, *, text: tuple[str, str] | None = None) -> Rendered:
+def render(template: Template, context: dict, *, text: tuple[str, str] | None = None,
+           strict: bool | None = None) -> Rendered:
     """Render a template; ``text`` is the (title, body) of a translation, if one applies.
-    Raises RenderError (RenderOverBudget when over the budget of template_engine)."""
+    Raises RenderError (RenderOverBudget when over the budget of template_engine;
+    MissingVariables when strict, by default the template's own flag, and a variable has no
+    value)."""
     title, body = text or (template.title, template.body)
     ctx = Context(context, autoescape=False)
     try:
-        with render_budget():
+        with render_budget(strict=template.strict if strict is None else strict) as budget:
             rendered = Rendered(
                 title=render_field(title, ctx, field="title").strip(),
                 body=render_field(body, ctx, field="body").strip(),
@@ -128,6 +135,9 @@ def render(template: Template, context: dict, *, text: tuple[str, str] | None = 
         raise RenderError("the template is nested too deeply") from error
     except Exception as error:  # noqa: BLE001 - any filter may raise on odd values
         raise RenderError(f"{type(error).__name__}: {error}") from error
+    if budget.missing:  # a strict template: no message with a gap in it
+        names = ", ".join(dict.fromkeys(budget.missing))
+        raise MissingVariables(f"strict template: no value for {names}")
     if not rendered.title and not rendered.body:
         raise RenderError("the message rendered empty")
     if rendered.payload_bytes() > MAX_PAYLOAD_BYTES:
@@ -168,7 +178,9 @@ def template_check(template: Template, *, texts: Iterable[tuple[str, str, str]] 
                             f"over {CHECK_MAX_MS} ms to render together")
             break
         try:
-            render(template, context, text=(title, body))
+            # Not strict: a sample has no event, so what a strict template reads is checked per
+            # customer when it is sent (and shown by the preview).
+            render(template, context, text=(title, body), strict=False)
         except RenderError as error:
             problems.append(f"[{locale}] {error}" if locale else str(error))
     return problems

@@ -35,7 +35,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Template
         fields = ["id", "name", "title", "body", "image_url", "url", "data", "topic",
-                  "priority", "ttl_seconds", "collapse_key", "translations", "created_at",
+                  "priority", "ttl_seconds", "collapse_key", "strict", "translations", "created_at",
                   "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
