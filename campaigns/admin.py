@@ -241,6 +241,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "progress": builder.progress_summary(campaign),
             "preview_customer": request.GET.get("preview_customer", "").strip(),
         }
+        context["strict_skips"] = builder.strict_skips_for(campaign)
         if context["preview_customer"]:
             try:
                 customer = builder.customer_find(context["preview_customer"])

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from audiences.models import Customer, Event
+from audiences.selectors import segment_customers
 from campaigns import services
 from campaigns.flow import flow_svg
 from campaigns.models import Campaign, Step
@@ -185,6 +186,41 @@ def _render_for(campaign, step, template, customer, trigger) -> tuple[Rendered |
         return render(template, context, text=pick_translation(template, customer.locale)), ""
     except RenderError as error:
         return None, str(error)
+
+
+STRICT_SAMPLE = 200  # audience customers a strict template is tried on for the preview
+
+
+@dataclass
+class StrictSkips:
+    """A strict template tried on the first customers of the audience: who would be skipped
+    (external id, the variables without a value) out of how many tried."""
+
+    step: Step
+    variant: str
+    template: Template
+    tried: int
+    skipped: list[tuple[str, str]]
+
+
+def strict_skips_for(campaign: Campaign) -> list[StrictSkips]:
+    """For each strict template of the campaign, the customers among the first STRICT_SAMPLE of
+    its audience (by id) whose message would be skipped with render_error."""
+    strict = [(s, v, t) for s, v, t in campaign_templates(campaign) if t is not None and t.strict]
+    audience = campaign.segment or campaign.trigger_segment
+    if not strict or audience is None:
+        return []
+    customers = list(segment_customers(audience).order_by("pk")[:STRICT_SAMPLE])
+    results = []
+    for step, variant, template in strict:
+        skipped = []
+        for customer in customers:
+            _rendered, error = _render_for(campaign, step, template, customer,
+                                           _trigger_properties(campaign, customer))
+            if error:
+                skipped.append((customer.external_id, error))
+        results.append(StrictSkips(step, variant, template, len(customers), skipped))
+    return results
 
 
 def _trigger_properties(campaign: Campaign, customer: Customer) -> dict:

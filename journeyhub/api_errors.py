@@ -151,7 +151,33 @@ class StrictFieldsMixin:
                 })
             if self.json_body:
                 _check_json_types(self.fields, data)
-        return super().to_internal_value(data)
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if isinstance(error.detail, dict):
+                for name, problems in error.detail.items():
+                    if name in self.fields:
+                        error.detail[name] = _choices_listed(self.fields[name], problems)
+            raise
+
+
+# A choice field with more choices than this (the IANA time zones) says its rule instead.
+CHOICES_LISTED_MAX = 60
+
+
+def _choices_listed(field, problems):
+    """A choice field's "not a valid choice" problems, with the valid choices appended: a 400
+    says what would have been accepted. Follows a list field into its items."""
+    if isinstance(field, serializers.ListField) and isinstance(problems, dict):
+        return {index: _choices_listed(field.child, item) for index, item in problems.items()}
+    if not isinstance(field, serializers.ChoiceField) or len(field.choices) > CHOICES_LISTED_MAX:
+        return problems
+    if not isinstance(problems, list):
+        return problems
+    valid = ", ".join(str(choice) for choice in field.choices)
+    return [exceptions.ErrorDetail(f"{problem} Choose one of: {valid}.", code=problem.code)
+            if getattr(problem, "code", None) == "invalid_choice" else problem
+            for problem in problems]
 
 
 class EmptyBodySerializer(StrictFieldsMixin, serializers.Serializer):

@@ -66,7 +66,7 @@ class TemplateForm(forms.ModelForm):
     class Meta:
         model = Template
         fields = ("name", "kind", "topic", "priority", "title", "body", "image_url", "url", "data",
-                  *PRESENTATION_FIELDS, "ttl_seconds", "collapse_key")
+                  *PRESENTATION_FIELDS, "ttl_seconds", "collapse_key", "strict")
 
     def clean(self):
         cleaned = super().clean()
@@ -120,7 +120,7 @@ class TemplateAdmin(admin.ModelAdmin):
             "description": "Badge, sound, grouping and buttons (see the README's template "
                            "reference for what each provider receives).",
         }),
-        ("Delivery", {"fields": ("ttl_seconds", "collapse_key")}),
+        ("Delivery", {"fields": ("ttl_seconds", "collapse_key", "strict")}),
     )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -28,6 +28,10 @@ LAST_EVENT_RE = re.compile(r"\blast\.([A-Za-z0-9_]+)")
 TEXT_FIELDS = ("title", "body", "image_url", "url")
 
 
+class MissingVariables(RenderError):
+    """A strict template read a variable that has no value for this customer."""
+
+
 @dataclass(frozen=True)
 class Rendered:
     title: str
@@ -99,16 +103,17 @@ def pick_translation(template: Template, locale: str) -> tuple[str, str]:
 
 
 def render(template: Template, context: dict, *, text: tuple[str, str] | None = None,
-           check_size: bool = True) -> Rendered:
+           check_size: bool = True, strict: bool | None = None) -> Rendered:
     """Render a template; ``text`` is the (title, body) of a translation, if one applies.
-    Raises RenderError (RenderOverBudget when over the budget of template_engine), also when
-    the payload would be over a provider's limit with what sending adds (notifications.
-    payloads), unless ``check_size`` is False (sending measures each message for its own
-    provider)."""
+    Raises RenderError (RenderOverBudget when over the budget of template_engine;
+    MissingVariables when strict, by default the template's own flag, and a variable has no
+    value), also when the payload would be over a provider's limit with what sending adds
+    (notifications.payloads), unless ``check_size`` is False (sending measures each message for
+    its own provider)."""
     title, body = text or (template.title, template.body)
     ctx = Context(context, autoescape=False)
     try:
-        with render_budget():
+        with render_budget(strict=template.strict if strict is None else strict) as budget:
             rendered = Rendered(
                 title=render_field(title, ctx, field="title").strip(),
                 body=render_field(body, ctx, field="body").strip(),
@@ -125,6 +130,9 @@ def render(template: Template, context: dict, *, text: tuple[str, str] | None = 
         raise RenderError("the template is nested too deeply") from error
     except Exception as error:  # noqa: BLE001 - any filter may raise on odd values
         raise RenderError(f"{type(error).__name__}: {error}") from error
+    if budget.missing:  # a strict template: no message with a gap in it
+        names = ", ".join(dict.fromkeys(budget.missing))
+        raise MissingVariables(f"strict template: no value for {names}")
     if template.kind != Template.Kind.SILENT and not rendered.title and not rendered.body:
         raise RenderError("the message rendered empty")
     if check_size and (problems := size_problems(
@@ -165,7 +173,9 @@ def template_check(template: Template, *, texts: Iterable[tuple[str, str, str]] 
                             f"over {CHECK_MAX_MS} ms to render together")
             break
         try:
-            render(template, context, text=(title, body))
+            # Not strict: a sample has no event, so what a strict template reads is checked per
+            # customer when it is sent (and shown by the preview).
+            render(template, context, text=(title, body), strict=False)
         except RenderError as error:
             problems.append(f"[{locale}] {error}" if locale else str(error))
     return problems

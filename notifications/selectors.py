@@ -2,10 +2,30 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import CharField, Count, Exists, F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from notifications.models import Delivery, DeliveryBatch, ProviderOutage, Send
+from notifications.models import (
+    Delivery,
+    DeliveryBatch,
+    DeliverySettings,
+    Device,
+    ProviderOutage,
+    Send,
+)
+
+
+def customer_time_zone(*, customer: str = "pk", customer_zone: str = "time_zone") -> Coalesce:
+    """A customer's time zone for what happens per customer (a journey's wait until a local
+    time), in SQL over rows naming the customer by ``customer`` and its zone by
+    ``customer_zone``: the zone of the active device the customer used last, where the app
+    reported one, else the customer's own, else the workspace default. The per-device rule of
+    deliveries (sending.timing.delivery_zone) made per customer."""
+    device_zone = (Device.objects.filter(customer=OuterRef(customer), is_active=True)
+                   .exclude(time_zone="").order_by("-last_seen_at").values("time_zone")[:1])
+    return Coalesce(Subquery(device_zone), NullIf(F(customer_zone), Value("")),
+                    Value(DeliverySettings.load().default_time_zone), output_field=CharField())
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,8 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
         raise ValidationError("A send needs exactly one audience: a segment or customer ids.")
     unknown_kinds = set(kinds or []) - set(Device.Kind.values)
     if unknown_kinds:
-        raise ValidationError({"kinds": f"Unknown kinds: {', '.join(sorted(unknown_kinds))}."})
+        raise ValidationError({"kinds": f"Unknown kinds: {', '.join(sorted(unknown_kinds))}; "
+                                        f"choose among: {', '.join(Device.Kind.values)}."})
     if throttle_per_minute is not None and throttle_per_minute < 1:
         raise ValidationError({"throttle_per_minute": "Must be at least 1 message per minute."})
     quiet_start, quiet_end = quiet_hours or (None, None)
@@ -399,9 +400,9 @@ def _enqueue_on_commit(task_name: str, *args) -> None:
 # --- Templates --------------------------------------------------------------------------------
 
 TEMPLATE_FIELDS = ("name", "kind", "title", "body", "image_url", "url", "data", "topic",
-                   "priority", "ttl_seconds", "collapse_key", "badge_mode", "badge", "sound",
-                   "thread_id", "android_channel_id", "interruption_level", "relevance_score",
-                   "actions", "apns_category")
+                   "priority", "ttl_seconds", "collapse_key", "strict", "badge_mode", "badge",
+                   "sound", "thread_id", "android_channel_id", "interruption_level",
+                   "relevance_score", "actions", "apns_category")
 
 
 @transaction.atomic

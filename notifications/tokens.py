@@ -40,14 +40,17 @@ def token_errors(kind: str, data: dict) -> dict[str, str]:
     """Field -> reason for a token (and Web Push keys) that cannot be this kind's."""
     token = data["token"]
     if kind == Device.Kind.APNS and not APNS_TOKEN.match(token.lower()):
-        return {"token": "An APNs token is at least 64 hexadecimal digits."}
+        return {"token": f"An APNs token is at least 64 hexadecimal digits (0-9, a-f; at most "
+                         f"{APNS_TOKEN_MAX})."}
     if kind == Device.Kind.FCM and not FCM_TOKEN.match(token):
-        return {"token": "This is not an FCM registration token."}
+        return {"token": "This is not an FCM registration token: one is 32 to 1,024 characters "
+                         "of letters, digits, '_', ':' and '-'."}
     if kind != Device.Kind.WEBPUSH:
         return {name: "Only for webpush devices." for name in WEBPUSH_ONLY if data.get(name)}
     errors = {}
     if len(token) > TOKEN_MAX or not token.isascii() or not _is_https_url(token):
-        errors["token"] = "A Web Push token is the subscription's https endpoint URL."
+        errors["token"] = (f"A Web Push token is the subscription's https endpoint URL "
+                           f"(https://..., ASCII, at most {TOKEN_MAX:,} characters).")
     for name in ("p256dh", "auth"):
         if not data.get(name):
             errors[name] = "This field is required for webpush devices."

@@ -11,16 +11,21 @@ from django.utils import timezone
 
 from audiences.models import Customer, Stage, StageTransition
 from audiences.signals import stage_changed
+from notifications.selectors import customer_time_zone
 
 
 def customers_bucket_and_zone(ids: list[int]) -> dict[int, tuple[int, str]]:
-    """Customer id -> (bucket, time zone): what splits, variants and local times read."""
+    """Customer id -> (bucket, time zone): what splits, variants and local times read. The
+    zone is the customer's delivery zone (notifications.selectors.customer_time_zone)."""
+    customers = Customer.objects.annotate(jh_zone=customer_time_zone())
     if connection.vendor != "postgresql":
-        return {pk: (bucket, zone) for pk, bucket, zone in Customer.objects.filter(
-            pk__in=ids).values_list("pk", "bucket", "time_zone")}
-    with connection.cursor() as cursor:  # one array parameter, not 10,000
-        cursor.execute(f"SELECT id, bucket, time_zone FROM {Customer._meta.db_table} "
-                       f"WHERE id = ANY(%s)", [list(set(ids))])
+        return {pk: (bucket, zone) for pk, bucket, zone in customers.filter(
+            pk__in=ids).values_list("pk", "bucket", "jh_zone")}
+    # One array parameter, not 10,000.
+    sql, params = customers.values_list("pk", "bucket", "jh_zone").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({sql}) AS jh_customers(id, bucket, zone) "
+                       f"WHERE id = ANY(%s)", [*params, list(set(ids))])
         return {pk: (bucket, zone) for pk, bucket, zone in cursor.fetchall()}
 
 

@@ -26,6 +26,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Mod
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from audiences.models import BUCKET_COUNT, Customer
@@ -41,6 +42,7 @@ from campaigns.models import (
     holdout_slot,
 )
 from notifications.models import DeliverySettings
+from notifications.selectors import customer_time_zone
 
 # --- Groups ---------------------------------------------------------------------------------
 
@@ -173,8 +175,10 @@ def arrival_sql(step: Step, now: datetime, customers: QuerySet[Customer]):
     """(next_run_at expression over customers, waiting_for) for arriving at ``step`` now. A
     waiting step starts its wait on arrival; any other step is due at once (the tick runs it)."""
     if step.kind == Step.Kind.WAIT_UNTIL:
-        zones = customers.order_by().values_list("time_zone", flat=True).distinct()
-        whens = [When(time_zone=zone, then=Value(next_local_time(
+        zone_of = customer_time_zone()
+        zones = (customers.order_by().annotate(jh_zone=zone_of)
+                 .values_list("jh_zone", flat=True).distinct())
+        whens = [When(Exact(zone_of, Value(zone)), then=Value(next_local_time(
             now, zone, step.local_time, step.weekdays))) for zone in zones]
         fallback = Value(next_local_time(now, "UTC", step.local_time, step.weekdays))
         if not whens:
@@ -226,8 +230,10 @@ def enrollments_move(*, from_step: Step, to_step: Step | None = None,
     if to_step.kind != Step.Kind.WAIT_UNTIL:
         return at_step.update(next_run_at=arrival_at(to_step, now), **fields)
     moved = 0
-    zones = at_step.values_list("customer__time_zone", flat=True).distinct()
+    at_step = at_step.annotate(jh_zone=customer_time_zone(customer="customer_id",
+                                                          customer_zone="customer__time_zone"))
+    zones = at_step.values_list("jh_zone", flat=True).distinct()
     for zone in list(zones):
-        moved += at_step.filter(customer__time_zone=zone).update(
+        moved += at_step.filter(jh_zone=zone).update(
             next_run_at=arrival_at(to_step, now, zone), **fields)
     return moved

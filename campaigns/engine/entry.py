@@ -91,7 +91,7 @@ def enrollment_enter(*, campaign: Campaign, customer: Customer, trigger_event: E
             trigger_event=trigger_event, entered_at=now,
         )
         walks_write([Cursor(enrollment.pk, campaign.pk, customer.pk, customer.bucket,
-                            customer.time_zone, group, enrollment.trigger_event_id,
+                            None, group, enrollment.trigger_event_id,
                             first.pk, ARRIVE)], now)
     return enrollment
 
@@ -124,8 +124,8 @@ def waits_resume(*, event: Event, now: datetime) -> int:
             .select_related("step", "customer")
         )
         cursors = [
-            Cursor(e.pk, e.campaign_id, e.customer_id, e.customer.bucket, e.customer.time_zone,
-                   e.group, e.trigger_event_id, e.step_id, HAPPENED)
+            Cursor(e.pk, e.campaign_id, e.customer_id, e.customer.bucket, None, e.group,
+                   e.trigger_event_id, e.step_id, HAPPENED)
             for e in waiting if _wait_satisfied(e, event)
         ]
         if cursors:

@@ -167,12 +167,12 @@ class Walk:
     def _customers_load(self, cursors: list[Cursor]) -> None:
         """Fill in bucket and time zone for the steps that need them (splits, variants,
         local times), in one query; most hops (waits, plain sends) never ask."""
-        missing = [c.customer_id for c in cursors if c.bucket is None]
+        missing = [c.customer_id for c in cursors if c.bucket is None or c.time_zone is None]
         if not missing:
             return
         found = customers_bucket_and_zone(missing)
         for cursor in cursors:
-            if cursor.bucket is None:
+            if cursor.bucket is None or cursor.time_zone is None:
                 cursor.bucket, cursor.time_zone = found.get(cursor.customer_id, (0, "UTC"))
 
     def _arrive_wait_until(self, step: Step, cursors) -> None:

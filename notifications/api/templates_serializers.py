@@ -52,9 +52,10 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Template
         fields = ["id", "name", "kind", "title", "body", "image_url", "url", "data", "topic",
-                  "priority", "ttl_seconds", "collapse_key", "badge_mode", "badge", "sound",
-                  "thread_id", "android_channel_id", "interruption_level", "relevance_score",
-                  "actions", "apns_category", "translations", "created_at", "updated_at"]
+                  "priority", "ttl_seconds", "collapse_key", "strict", "badge_mode", "badge",
+                  "sound", "thread_id", "android_channel_id", "interruption_level",
+                  "relevance_score", "actions", "apns_category", "translations", "created_at",
+                  "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def service_arguments(self) -> tuple[dict, list[dict] | None]:

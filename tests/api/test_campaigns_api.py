@@ -130,6 +130,20 @@ def test_a_half_quiet_window_or_a_journey_at_a_local_time_is_a_400(brand, hello)
     assert set(errors) == {"quiet_hours_end", "local_send_time"}
 
 
+def test_an_enum_400_lists_the_valid_choices(brand, hello):
+    response = brand.post(CAMPAIGNS, journey_document(hello, reentry="every time"),
+                          format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["reentry"] == [
+        '"every time" is not a valid choice. Choose one of: once, always, cooldown.']
+    document = journey_document(hello)
+    document["steps"][0]["kind"] = "sleep"
+    errors = brand.post(CAMPAIGNS, document, format="json").json()["errors"]
+    assert errors["steps"][0].startswith('Step 1: kind: "sleep" is not a valid choice. Choose '
+                                         "one of: send, wait, wait_until,")
+
+
 def test_unknown_fields_are_refused(brand, hello):
     document = journey_document(hello, colour="blue")
     document["steps"][0]["colour"] = "red"

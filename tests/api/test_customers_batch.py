@@ -86,7 +86,8 @@ def test_invalid_items_are_reported_and_the_others_saved(brand):
     assert results[0]["status"] == "invalid" and "time_zone" in results[0]["errors"]
     assert results[1] == {"index": 1, "external_id": "u-2", "status": "created"}
     assert results[2]["errors"] == {
-        "devices[0].token": ["An APNs token is at least 64 hexadecimal digits."]}
+        "devices[0].token": [
+            "An APNs token is at least 64 hexadecimal digits (0-9, a-f; at most 200)."]}
     assert results[3]["errors"] == {"non_field_errors": ["Expected an object."]}
     assert set(results[4]["errors"]) == {"external_id", "emial"}
     assert list(Customer.objects.values_list("external_id", flat=True)) == ["u-2"]

@@ -91,6 +91,27 @@ def test_bad_registrations_are_400_naming_the_field(app_for, ana, body, field):
     assert not Device.objects.exists()
 
 
+@pytest.mark.parametrize("body, message", [
+    ({"kind": "blackberry", "token": "x"},
+     '"blackberry" is not a valid choice. Choose one of: apns, fcm, webpush.'),
+    ({"kind": "apns", "token": APNS_TOKEN, "environment": "staging"},
+     '"staging" is not a valid choice. Choose one of: sandbox, production.'),
+    ({"kind": "apns", "token": "xyz"},
+     "An APNs token is at least 64 hexadecimal digits (0-9, a-f; at most 200)."),
+    ({"kind": "fcm", "token": "short", "platform": "android"},
+     "This is not an FCM registration token: one is 32 to 1,024 characters of letters, "
+     "digits, '_', ':' and '-'."),
+    ({**WEBPUSH, "token": "http://insecure.example.com/push"},
+     "A Web Push token is the subscription's https endpoint URL (https://..., ASCII, at most "
+     "2,048 characters)."),
+])
+def test_a_400_says_what_is_valid(app_for, ana, body, message):
+    response = register(app_for(ana), body)
+
+    assert response.status_code == 400
+    assert message in [m for ms in response.json()["errors"].values() for m in ms]
+
+
 def test_registering_the_same_token_again_updates_it(app_for, ana, anas_phone):
     response = register(app_for(ana), {"kind": "apns", "token": APNS_TOKEN, "app_version": "1.1"})
 

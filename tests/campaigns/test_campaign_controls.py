@@ -4,6 +4,7 @@ when those sends are finished."""
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from django.urls import reverse
 from freezegun import freeze_time
 
 from campaigns.engine.enrollments import enrollments_enter_audience
@@ -138,3 +139,18 @@ def test_a_campaigns_own_quiet_window_reaches_its_sends(outbox):
     row = Delivery.objects.get(send__in=sends_of(blast))
     assert (row.reason, row.not_before) == ("quiet_hours_deferred",
                                             datetime(2026, 1, 16, 9, 0, tzinfo=UTC))
+
+
+def test_the_preview_lists_who_a_strict_template_would_skip(admin_client, outbox):
+    person("ana", attributes={"driver": "Rui"})
+    person("ben")
+    strict = template("Rate", body="Rate your ride with {{ customer.attributes.driver }}",
+                      strict=True)
+    blast = campaign("Rate rides", kind=Campaign.Kind.BROADCAST, steps=[send(strict)])
+
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[blast.pk]))
+
+    text = page.content.decode()
+    assert "1 of the first 2 customers would be skipped" in text
+    assert "ben</a>: strict template: no value for customer.attributes.driver" in text
+    assert ">ana</a>" not in text

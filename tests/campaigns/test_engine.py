@@ -9,11 +9,12 @@ from freezegun import freeze_time
 from audiences.models import Customer, Segment, StageTransition
 from audiences.services import event_track
 from campaigns.engine.enrollments import enrollments_enter_audience
-from campaigns.engine.entry import event_process
+from campaigns.engine.entry import enrollment_enter, event_process
 from campaigns.engine.local_time import next_local_time
 from campaigns.engine.tick import enrollments_advance
 from campaigns.models import Campaign, Enrollment, Step
 from campaigns.services import journeys_tick
+from notifications.models import Device
 from tests.campaigns import engine_kit
 from tests.campaigns.engine_kit import (
     campaign,
@@ -88,6 +89,30 @@ def test_wait_until_local_time_is_computed_in_each_customers_zone():
     with freeze_time(datetime(2026, 3, 10, 14, 0, 1, tzinfo=UTC)):
         assert journeys_tick() == 1  # only New York's morning has come
     assert sends_of(journey).get().customer_ids == [new_york.pk]
+
+
+def test_wait_until_uses_the_zone_of_the_device_the_customer_used_last():
+    """The same rule as deliveries: the device's zone, else the customer's."""
+    traveller = person("trv", time_zone="Europe/Lisbon")
+    Device.objects.filter(customer=traveller).update(time_zone="Asia/Tokyo")
+    journey = segment_journey(steps=[
+        send(template()), {"kind": Step.Kind.WAIT_UNTIL, "local_time": time(10, 0)},
+        send(template("Later")),
+    ])
+    event_journey = campaign("On open", trigger=Campaign.Trigger.EVENT,
+                             trigger_event_name="app_open", steps=[
+                                 {"kind": Step.Kind.WAIT_UNTIL, "local_time": time(10, 0)},
+                                 send(template("Morning"))])
+    waits_first = segment_journey("Waits first", steps=[
+        {"kind": Step.Kind.WAIT_UNTIL, "local_time": time(10, 0)}, send(template("First"))])
+    with freeze_time(T0):  # 12:00 UTC: 21:00 in Tokyo
+        enrollments_enter_audience(campaign=journey)
+        journeys_tick()  # the send, then the wait: through the tick's walk
+        enrollment_enter(campaign=event_journey, customer=traveller)  # one entry, at once
+        enrollments_enter_audience(campaign=waits_first)  # a whole segment arrives in SQL
+    tokyo_ten = datetime(2026, 3, 11, 1, 0, tzinfo=UTC)
+    for each in (journey, event_journey, waits_first):
+        assert enrollment_of(each, traveller).next_run_at == tokyo_ten, each.name
 
 
 def test_wait_until_keeps_the_local_hour_across_a_dst_change():

@@ -116,7 +116,8 @@ def test_bad_lines_are_reported_with_their_number_and_the_good_ones_kept(tmp_pat
         "line 2: email: Enter a valid email address.; time_zone: 'Mars/Base' is not an IANA "
         "time zone (e.g. Europe/Lisbon).",
         "line 3: attr.visits:number: 'lots' is not a number.",
-        "line 4: device_token: An APNs token is at least 64 hexadecimal digits.",
+        "line 4: device_token: An APNs token is at least 64 hexadecimal digits (0-9, a-f; at "
+        "most 200).",
         "line 5: push_opt_out: 'maybe' is not a yes/no value: use 1/0, true/false or yes/no.",
         "line 6: stage: 'stage-x' is not one of: advocacy, awareness, conversion, engagement, "
         "retention.",
