@@ -145,7 +145,7 @@ def test_keys_are_per_api_key(brand, key_factory, order_update, ana):
 
 
 @pytest.mark.postgres(reason="SQLite serialises writers, so two requests never race there")
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_retries_racing_from_two_threads_make_one_send(key_factory, order_update, ana):
     _, key = key_factory(scopes=["sends"])
     body = {"template": "order-update", "external_ids": ["ana-1"], "data": {"restaurant": "L"}}
