@@ -97,8 +97,8 @@ class SendTestForm(forms.Form):
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
     form = TemplateForm
-    list_display = ("name", "title", "topic", "priority", "updated_at")
-    list_filter = ("topic", "priority")
+    list_display = ("name", "kind", "title", "topic", "priority", "updated_at")
+    list_filter = ("kind", "topic", "priority", "inline")
     search_fields = ("name", "title", "body")
     ordering = ("name",)  # also the order of the template pickers (autocomplete) elsewhere
     inlines = (TemplateTranslationInline,)

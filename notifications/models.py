@@ -194,6 +194,8 @@ class Template(models.Model):
                 problems[name] = "A silent push shows nothing: leave this empty."
             if not self.data:
                 problems["data"] = "A silent push carries data: give at least one key."
+        elif not (self.title or "").strip() and not (self.body or "").strip():
+            problems["body"] = "An alert shows a title or a body: give at least one."
         if bool(self.badge_mode) != (self.badge is not None):
             problems["badge"] = "Give a badge mode and a number, or neither."
         if (actions := self.action_problem()) is not None:

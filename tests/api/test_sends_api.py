@@ -145,7 +145,7 @@ def test_keys_are_per_api_key(brand, key_factory, order_update, ana):
 
 
 @pytest.mark.postgres(reason="SQLite serialises writers, so two requests never race there")
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_retries_racing_from_two_threads_make_one_send(key_factory, order_update, ana):
     _, key = key_factory(scopes=["sends"])
     body = {"template": "order-update", "external_ids": ["ana-1"], "data": {"restaurant": "L"}}
@@ -172,7 +172,7 @@ def test_retries_racing_from_two_threads_make_one_send(key_factory, order_update
      "data"),
     ({"template": "order-update"}, "segment"),
     ({"template": "order-update", "message": {"title": "a"}, "segment": "s"}, "template"),
-    ({"message": {"title": "", "body": ""}, "external_ids": ["ana-1"]}, "message"),
+    ({"message": {"title": "", "body": ""}, "external_ids": ["ana-1"]}, "message.body"),
     ({"template": "order-update", "external_ids": ["ana-1"], "ttl_seconds": -1}, "ttl_seconds"),
 ])
 def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(brand, order_update, ana, body,

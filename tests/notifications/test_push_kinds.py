@@ -270,6 +270,7 @@ def test_an_image_reaches_every_provider(ana, apns, fcm, receiver):
 @pytest.mark.parametrize(("fields", "field", "problem"), [
     ({"kind": "silent", "title": "Hi", "data": {"a": "1"}}, "title", "shows nothing"),
     ({"kind": "silent"}, "data", "carries data"),
+    ({"title": " ", "body": ""}, "body", "a title or a body"),
     ({"kind": "silent", "data": {"a": "1"}, "actions": ACTIONS}, "actions", "shows nothing"),
     ({"title": "Hi", "badge_mode": "set"}, "badge", "badge mode and a number"),
     ({"title": "Hi", "badge": 2}, "badge", "badge mode and a number"),
