@@ -27,6 +27,7 @@ from campaigns.admin_steps import FriendlyDurationField, StepFormSet, StepInline
 from campaigns.flow import flow_svg
 from campaigns.models import Campaign, CampaignSettings, Step
 from campaigns.selectors import campaign_audience_size
+from campaigns.timeline import timeline_sources_add
 from notifications.services import send_test
 
 CAMPAIGN_FIELDS = (
@@ -36,6 +37,8 @@ CAMPAIGN_FIELDS = (
     "goal_event_filter", "goal_window", "goal_revenue_property", "holdout_percent",
     "transactional", "throttle_per_minute", "respect_quiet_hours", "message_expires_at",
 )
+timeline_sources_add()  # enrollments and messages on a customer's page
+
 ENROLLED_COUNT_CAP = 10_000  # the list counts at most this many per campaign, then says "10,000+"
 
 
