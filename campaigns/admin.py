@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -28,6 +29,7 @@ from campaigns.flow import flow_svg
 from campaigns.models import Campaign, CampaignSettings, Step
 from campaigns.selectors import campaign_audience_size
 from campaigns.timeline import timeline_sources_add
+from campaigns.trial_run import campaign_test_run
 from notifications.services import send_test
 
 CAMPAIGN_FIELDS = (
@@ -211,6 +213,8 @@ class CampaignAdmin(admin.ModelAdmin):
                  name="campaigns_campaign_action"),
             path("<int:pk>/send-test/", view(self.send_test_view),
                  name="campaigns_campaign_send_test"),
+            path("<int:pk>/test-run/", view(self.test_run_view),
+                 name="campaigns_campaign_test_run"),
             *super().get_urls(),
         ]
 
@@ -312,6 +316,27 @@ class CampaignAdmin(admin.ModelAdmin):
                 'Test send <a href="{}">#{}</a> of “{}” queued for {}.', url, send.pk, template,
                 customer.external_id), messages.SUCCESS)
         return HttpResponseRedirect(_change_url(campaign, preview_customer=who))
+
+    def test_run_view(self, request: HttpRequest, pk: int):
+        """POST customer (and events=happen) -> the test run's timeline, on its own page."""
+        campaign = get_object_or_404(Campaign, pk=pk)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseRedirect(_change_url(campaign))
+        who = request.POST.get("customer", "")
+        try:
+            customer = builder.customer_find(who)
+            log = campaign_test_run(campaign=campaign, customer=customer, user=request.user,
+                                    events_happen=request.POST.get("events") == "happen")
+        except ValidationError as error:
+            self.message_user(request, _error_text(error), messages.ERROR)
+            return HttpResponseRedirect(_change_url(campaign, preview_customer=who))
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "original": campaign, "customer": customer, "log": log,
+                   "events_happen": request.POST.get("events") == "happen",
+                   "title": f"Test run of “{campaign}” for {customer.external_id}"}
+        return TemplateResponse(request, "admin/campaigns/campaign/test_run.html", context)
 
     # --- List actions ---------------------------------------------------------------------------
 
