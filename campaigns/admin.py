@@ -7,6 +7,7 @@ customer; the panels' logic lives in campaigns.admin_builder."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
@@ -18,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from audiences.models import Segment
+from audiences.suggestions import event_names
 from campaigns import admin_builder as builder
 from campaigns import (
     admin_records,  # noqa: F401  (enrollments, conversions, step sends)
@@ -41,6 +43,14 @@ CAMPAIGN_FIELDS = (
 )
 timeline_sources_add()  # enrollments and messages on a customer's page
 
+KIND_CHOICES = (  # the start of a new campaign: what each kind is for
+    (Campaign.Kind.BROADCAST, "Broadcast", "One message to a segment, now or at a set time: "
+     "an offer, an announcement."),
+    (Campaign.Kind.RECURRING, "Recurring", "The same message to a segment on a schedule, "
+     "e.g. every Monday at 10:00: a weekly digest."),
+    (Campaign.Kind.JOURNEY, "Journey", "Steps for one customer at a time, started by an "
+     "event, a stage or a segment entry: waits, branches, messages."),
+)
 ENROLLED_COUNT_CAP = 10_000  # the list counts at most this many per campaign, then says "10,000+"
 
 
@@ -57,6 +67,8 @@ class CampaignForm(forms.ModelForm):
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2, "cols": 60}),
             "trigger_event_filter": forms.Textarea(attrs={"rows": 2, "cols": 40}),
+            "trigger_event_name": forms.TextInput(attrs={"list": "jh-event-names"}),
+            "goal_event_name": forms.TextInput(attrs={"list": "jh-event-names"}),
             "goal_event_filter": forms.Textarea(attrs={"rows": 2, "cols": 40}),
         }
 
@@ -218,8 +230,18 @@ class CampaignAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def add_view(self, request, form_url="", extra_context=None):
+        """A new campaign starts by choosing its kind; the form then opens for that kind."""
+        if request.method == "GET" and "kind" not in request.GET and IS_POPUP_VAR not in \
+                request.GET and self.has_add_permission(request):
+            context = {**self.admin_site.each_context(request), "opts": self.opts,
+                       "title": "Start a campaign", "kinds": KIND_CHOICES}
+            return TemplateResponse(request, "admin/campaigns/campaign/choose_kind.html", context)
+        return super().add_view(request, form_url, extra_context)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra = dict(extra_context or {})
+        extra["event_names"] = event_names()  # offered in triggers, waits and goals
         campaign = self.get_object(request, unquote(object_id)) if object_id else None
         if campaign is not None and request.method == "GET":
             extra.update(self._builder_context(request, campaign))

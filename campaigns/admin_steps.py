@@ -145,6 +145,7 @@ class StepForm(forms.ModelForm):
         fields = STEP_FIELDS
         widgets = {
             "name": forms.TextInput(attrs={"size": 24, "placeholder": "optional label"}),
+            "event_name": forms.TextInput(attrs={"list": "jh-event-names"}),
             "event_filter": forms.Textarea(attrs={"rows": 2, "cols": 30}),
             "attribute_value": forms.Textarea(attrs={"rows": 1, "cols": 30}),
         }

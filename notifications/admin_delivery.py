@@ -28,6 +28,7 @@ from notifications.rendering import template_check, template_field_problems
 from notifications.selectors import send_outage, send_progress
 from notifications.services import send_cancel, send_create, send_pause, send_resume, send_test
 
+AUDIENCE_SHOWN = 10  # external ids shown on a send's page; the rest as a count
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
@@ -184,7 +185,7 @@ class SendAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return [*SendForm.Meta.fields[:2], "customer_external_ids", *SendForm.Meta.fields[2:]]
-        return ("template", "segment", "customer_ids", "kinds", "status", "error", "progress",
+        return ("template", "audience_detail", "kinds", "status", "error", "progress",
                 "skipped_by_reason", "throttle_per_minute", "respect_quiet_hours", "cap_exempt",
                 "expires_at", "source", "created_by", "created_at", "started_at", "finished_at")
 
@@ -223,6 +224,20 @@ class SendAdmin(admin.ModelAdmin):
         if send.segment_id:
             return f"Segment: {send.segment}"
         return f"{len(send.customer_ids or [])} customer(s)"
+
+    @admin.display(description="Audience")
+    def audience_detail(self, send: Send) -> str:
+        """The segment (linked), or the count of customers and the first few external ids:
+        an explicit audience may hold thousands of ids."""
+        if send.segment_id:
+            url = reverse("admin:audiences_segment_change", args=[send.segment_id])
+            return format_html('Segment <a href="{}">{}</a>', url, send.segment)
+        ids = send.customer_ids or []
+        shown = dict(Customer.objects.filter(pk__in=ids[:AUDIENCE_SHOWN]).values_list(
+            "pk", "external_id"))
+        names = ", ".join(shown.get(pk, f"#{pk} (erased)") for pk in ids[:AUDIENCE_SHOWN])
+        more = f", and {len(ids) - AUDIENCE_SHOWN:,} more" if len(ids) > AUDIENCE_SHOWN else ""
+        return f"{len(ids):,} customer{'s' if len(ids) != 1 else ''}: {names}{more}"
 
     @admin.display(description="Progress")
     def progress(self, send: Send) -> str:

@@ -58,7 +58,7 @@ def test_build_preview_launch_and_pause_a_journey(browser, live_server, marketer
     log_in(browser, live_server, marketer)
 
     # Build: a journey entered on sign-up that waits a day, says hello, and exits.
-    browser.get(f"{live_server.url}/campaigns/campaign/add/")
+    browser.get(f"{live_server.url}/campaigns/campaign/add/?kind=journey")
     browser.find_element(By.ID, "id_name").send_keys("Welcome journey")
     Select(browser.find_element(By.ID, "id_kind")).select_by_value("journey")
     Select(wait_for(browser, "#id_trigger")).select_by_value("event")

@@ -42,7 +42,7 @@ def add_from_diagram(browser, kind: str) -> str:
 def test_a_branching_journey_drawn_before_saving(browser, live_server, marketer, screenshot):
     Template.objects.create(name="Nudge", title="Still there?", body="Your cart waits.")
     log_in(browser, live_server, marketer)
-    browser.get(f"{live_server.url}/campaigns/campaign/add/")
+    browser.get(f"{live_server.url}/campaigns/campaign/add/?kind=journey")
     browser.find_element(By.ID, "id_name").send_keys("Cart rescue")
     Select(browser.find_element(By.ID, "id_kind")).select_by_value("journey")
     Select(wait_for(browser, "#id_trigger")).select_by_value("event")
