@@ -57,9 +57,10 @@ ENROLLED_COUNT_CAP = 10_000  # the list counts at most this many per campaign, t
 class CampaignForm(forms.ModelForm):
     goal_window = FriendlyDurationField(
         initial=Campaign._meta.get_field("goal_window").default,
-        help_text='How long after entry a goal event counts, e.g. "7 days".',
+        help_text="How long after entry a goal event counts.",
     )
-    reentry_cooldown = FriendlyDurationField(required=False, help_text='e.g. "30 days".')
+    reentry_cooldown = FriendlyDurationField(required=False,
+                                             help_text="How long before they may enter again.")
 
     class Meta:
         model = Campaign

@@ -53,7 +53,7 @@ def test_a_branching_journey_drawn_before_saving(browser, live_server, marketer,
     wait = add_from_diagram(browser, "wait_event")
     wait_drawn(browser, 1, "2 problems")  # no event name, no timeout yet: red at its step
     browser.find_element(By.ID, f"id_{wait}-event_name").send_keys("purchase")
-    browser.find_element(By.ID, f"id_{wait}-duration").send_keys("1 hour")
+    browser.find_element(By.ID, f"id_{wait}-duration_1").send_keys("1")  # hours
     nudge = add_from_diagram(browser, "send")
     choose_autocomplete(browser, f"#{nudge}", "template", "Nudge")
     exit_row = add_from_diagram(browser, "exit")
