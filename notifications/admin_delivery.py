@@ -330,10 +330,59 @@ class ProviderOutageAdmin(admin.ModelAdmin):
         return False
 
 
+def cap_text(count: int, window_hours: int) -> str:
+    """The frequency cap as a marketer says it: "2 per 7 days", "3 per 1 day 12 hours"."""
+    if not count:
+        return "Off"
+    days, hours = divmod(window_hours, 24)
+    parts = [f"{days} day{'s' if days != 1 else ''}" if days else "",
+             f"{hours} hour{'s' if hours != 1 else ''}" if hours else ""]
+    return f"{count} per {' '.join(part for part in parts if part) or '0 hours'}"
+
+
+class DeliverySettingsForm(forms.ModelForm):
+    """The cap's window in days and hours (stored as hours)."""
+
+    window_days = forms.IntegerField(min_value=0, required=False, label="per (days)",
+                                     widget=forms.NumberInput(attrs={"style": "width: 5em"}))
+    window_hours = forms.IntegerField(min_value=0, max_value=23, required=False,
+                                      label="and hours",
+                                      widget=forms.NumberInput(attrs={"style": "width: 5em"}))
+
+    class Meta:
+        model = DeliverySettings
+        fields = ("frequency_cap", "quiet_hours_start", "quiet_hours_end")
+        labels = {"frequency_cap": "At most (messages)"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        days, hours = divmod(self.instance.frequency_window_hours or 0, 24)
+        self.fields["window_days"].initial, self.fields["window_hours"].initial = days, hours
+
+    def clean(self):
+        data = super().clean()
+        total = (data.get("window_days") or 0) * 24 + (data.get("window_hours") or 0)
+        if data.get("frequency_cap") and total < 1:
+            self.add_error("window_days", "The window must be at least an hour.")
+        self.instance.frequency_window_hours = total
+        return data
+
+
 @admin.register(DeliverySettings)
 class DeliverySettingsAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "frequency_cap", "frequency_window_hours", "quiet_hours_start",
-                    "quiet_hours_end")
+    form = DeliverySettingsForm
+    list_display = ("__str__", "cap", "quiet_hours_start", "quiet_hours_end")
+    readonly_fields = ("cap",)
+    fieldsets = (
+        ("Frequency cap", {"fields": (("frequency_cap", "window_days", "window_hours"), "cap"),
+                           "description": "At most this many non-transactional pushes reach a "
+                                          "customer within the window; 0 turns the cap off."}),
+        ("Quiet hours", {"fields": (("quiet_hours_start", "quiet_hours_end"),)}),
+    )
+
+    @admin.display(description="Frequency cap")
+    def cap(self, controls: DeliverySettings) -> str:
+        return cap_text(controls.frequency_cap, controls.frequency_window_hours)
 
     def has_add_permission(self, request):
         return not DeliverySettings.objects.exists()
