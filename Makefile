@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 # Reinstall only when requirements.txt is newer than the last install.
 STAMP := $(VENV)/.requirements-installed
 PORT ?= 8000
+# make run DEMO=0: the demo campaigns are created as drafts, none live
+DEMO ?= 1
 export PORT
 
 # Tests get a var/ of their own, so a running `make run` (its file broker, its SQLite file)

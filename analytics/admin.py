@@ -47,13 +47,23 @@ class RangeForm(forms.Form):
         ("json", "JSON (one array, an object per line)"),
         ("xlsx", "Excel (XLSX, at most 1,048,575 rows)"),
     ])
-    since = forms.DateField(widget=AdminDateWidget, help_text="First day (UTC), included.")
-    until = forms.DateField(widget=AdminDateWidget, help_text="Last day (UTC), included.")
+    all_time = forms.BooleanField(required=False, label="All time",
+                                  help_text="Everything there is; the days below are ignored.")
+    since = forms.DateField(widget=AdminDateWidget, required=False,
+                            help_text="First day (UTC), included.")
+    until = forms.DateField(widget=AdminDateWidget, required=False,
+                            help_text="Last day (UTC), included.")
     campaign = forms.ModelChoiceField(queryset=Campaign.objects.order_by("name"), required=False)
 
     def clean(self):
         cleaned = super().clean()
+        if cleaned.get("all_time"):
+            cleaned["since"] = cleaned["until"] = None
+            return cleaned
         since, until = cleaned.get("since"), cleaned.get("until")
+        for name in ("since", "until"):
+            if cleaned.get(name) is None and name not in self.errors:
+                self.add_error(name, "Choose a day, or tick “All time”.")
         if since and until and until < since:
             self.add_error("until", "The last day is before the first day.")
         return cleaned

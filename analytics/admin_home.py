@@ -7,6 +7,7 @@ and today's rollup rows."""
 
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +23,9 @@ from notifications.models import Delivery, ProviderOutage, Send
 RUNNING_SHOWN = 20  # campaigns listed on the home page; the rest are one click away
 ATTENTION_SHOWN = 5  # rows per kind of problem
 JOURNEY_DAYS = 30
+# Customers per stage is a GROUP BY over every customer (~0.2 s at a million): shared by
+# everyone opening the home page for a minute.
+STAGES_CACHE_KEY, STAGES_CACHE_SECONDS = "admin-home:customers-per-stage", 60
 STEP_FAILURES = (Delivery.Reason.RENDER_ERROR, Delivery.Reason.PROVIDER_REJECTED,
                  Delivery.Reason.RETRIES_EXHAUSTED)  # a step's own fault, not the customer's
 
@@ -50,7 +54,8 @@ def running_panel(request):
 
 
 def attention_panel(request):
-    if not request.user.has_perm("notifications.view_send"):
+    if not (request.user.has_perm("campaigns.view_campaign")
+            or request.user.has_perm("notifications.view_send")):
         return None
     today = timezone.now().date()
     paused = list(Send.objects.filter(status=Send.Status.PAUSED).select_related("template")
@@ -86,8 +91,7 @@ def journey_panel(request):
         return None
     until = timezone.now().date()
     since = until - timedelta(days=JOURNEY_DAYS - 1)
-    now = dict(Customer.objects.values("stage").annotate(n=Count("id"))
-               .values_list("stage", "n"))
+    now = cache.get_or_set(STAGES_CACHE_KEY, _customers_per_stage, STAGES_CACHE_SECONDS)
     index = {stage: n for n, stage in enumerate(Stage.values)}
     moves = [(index[row["from_stage"]], index[row["to_stage"]], row["n"])
              for row in TransitionDay.objects.filter(day__gte=since, day__lte=until)
@@ -98,6 +102,11 @@ def journey_panel(request):
                         title=f"Customers in each stage now, and their moves in the last "
                               f"{JOURNEY_DAYS} days")
     return "admin/home/journey.html", {"chart": chart, "days": JOURNEY_DAYS}
+
+
+def _customers_per_stage() -> dict[str, int]:
+    return dict(Customer.objects.values("stage").annotate(n=Count("id")).order_by()
+                .values_list("stage", "n"))
 
 
 HOME_PANELS = (running_panel, attention_panel, journey_panel)

@@ -7,16 +7,19 @@ customer; the panels' logic lives in campaigns.admin_builder."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from audiences.models import Segment
+from audiences.suggestions import event_names
 from campaigns import admin_builder as builder
 from campaigns import (
     admin_records,  # noqa: F401  (enrollments, conversions, step sends)
@@ -27,6 +30,8 @@ from campaigns.admin_steps import FriendlyDurationField, StepFormSet, StepInline
 from campaigns.flow import flow_svg
 from campaigns.models import Campaign, Step
 from campaigns.selectors import campaign_audience_size
+from campaigns.timeline import timeline_sources_add
+from campaigns.trial_run import campaign_test_run
 from notifications.services import send_test
 
 CAMPAIGN_FIELDS = (
@@ -37,15 +42,26 @@ CAMPAIGN_FIELDS = (
     "transactional", "throttle_per_minute", "respect_quiet_hours", "quiet_hours_start",
     "quiet_hours_end", "local_send_time", "local_time_passed", "message_expires_at",
 )
+timeline_sources_add()  # enrollments and messages on a customer's page
+
+KIND_CHOICES = (  # the start of a new campaign: what each kind is for
+    (Campaign.Kind.BROADCAST, "Broadcast", "One message to a segment, now or at a set time: "
+     "an offer, an announcement."),
+    (Campaign.Kind.RECURRING, "Recurring", "The same message to a segment on a schedule, "
+     "e.g. every Monday at 10:00: a weekly digest."),
+    (Campaign.Kind.JOURNEY, "Journey", "Steps for one customer at a time, started by an "
+     "event, a stage or a segment entry: waits, branches, messages."),
+)
 ENROLLED_COUNT_CAP = 10_000  # the list counts at most this many per campaign, then says "10,000+"
 
 
 class CampaignForm(forms.ModelForm):
     goal_window = FriendlyDurationField(
         initial=Campaign._meta.get_field("goal_window").default,
-        help_text='How long after entry a goal event counts, e.g. "7 days".',
+        help_text="How long after entry a goal event counts.",
     )
-    reentry_cooldown = FriendlyDurationField(required=False, help_text='e.g. "30 days".')
+    reentry_cooldown = FriendlyDurationField(required=False,
+                                             help_text="How long before they may enter again.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -62,6 +78,8 @@ class CampaignForm(forms.ModelForm):
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2, "cols": 60}),
             "trigger_event_filter": forms.Textarea(attrs={"rows": 2, "cols": 40}),
+            "trigger_event_name": forms.TextInput(attrs={"list": "jh-event-names"}),
+            "goal_event_name": forms.TextInput(attrs={"list": "jh-event-names"}),
             "goal_event_filter": forms.Textarea(attrs={"rows": 2, "cols": 40}),
         }
 
@@ -219,11 +237,23 @@ class CampaignAdmin(admin.ModelAdmin):
                  name="campaigns_campaign_action"),
             path("<int:pk>/send-test/", view(self.send_test_view),
                  name="campaigns_campaign_send_test"),
+            path("<int:pk>/test-run/", view(self.test_run_view),
+                 name="campaigns_campaign_test_run"),
             *super().get_urls(),
         ]
 
+    def add_view(self, request, form_url="", extra_context=None):
+        """A new campaign starts by choosing its kind; the form then opens for that kind."""
+        if request.method == "GET" and "kind" not in request.GET and IS_POPUP_VAR not in \
+                request.GET and self.has_add_permission(request):
+            context = {**self.admin_site.each_context(request), "opts": self.opts,
+                       "title": "Start a campaign", "kinds": KIND_CHOICES}
+            return TemplateResponse(request, "admin/campaigns/campaign/choose_kind.html", context)
+        return super().add_view(request, form_url, extra_context)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra = dict(extra_context or {})
+        extra["event_names"] = event_names()  # offered in triggers, waits and goals
         campaign = self.get_object(request, unquote(object_id)) if object_id else None
         if campaign is not None and request.method == "GET":
             extra.update(self._builder_context(request, campaign))
@@ -321,6 +351,27 @@ class CampaignAdmin(admin.ModelAdmin):
                 'Test send <a href="{}">#{}</a> of “{}” queued for {}.', url, send.pk, template,
                 customer.external_id), messages.SUCCESS)
         return HttpResponseRedirect(_change_url(campaign, preview_customer=who))
+
+    def test_run_view(self, request: HttpRequest, pk: int):
+        """POST customer (and events=happen) -> the test run's timeline, on its own page."""
+        campaign = get_object_or_404(Campaign, pk=pk)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseRedirect(_change_url(campaign))
+        who = request.POST.get("customer", "")
+        try:
+            customer = builder.customer_find(who)
+            log = campaign_test_run(campaign=campaign, customer=customer, user=request.user,
+                                    events_happen=request.POST.get("events") == "happen")
+        except ValidationError as error:
+            self.message_user(request, _error_text(error), messages.ERROR)
+            return HttpResponseRedirect(_change_url(campaign, preview_customer=who))
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "original": campaign, "customer": customer, "log": log,
+                   "events_happen": request.POST.get("events") == "happen",
+                   "title": f"Test run of “{campaign}” for {customer.external_id}"}
+        return TemplateResponse(request, "admin/campaigns/campaign/test_run.html", context)
 
     # --- List actions ---------------------------------------------------------------------------
 

@@ -37,8 +37,49 @@ STEP_FIELDS = ("position", "kind", "name", "next_step", "else_step", "template",
                "attribute_key", "attribute_value", "stage")
 
 
+class DurationPartsWidget(forms.MultiWidget):
+    """Days, hours and minutes in three small boxes. The form reads them as "2d 3h 0m"; a
+    single value under the field's own name ("3 days", as scripts and the API post) is taken
+    as it is."""
+
+    template_name = "campaigns/widgets/duration_parts.html"  # forms render from app dirs
+    UNITS = (("d", "days"), ("h", "hours"), ("m", "minutes"))
+
+    def __init__(self, attrs=None):
+        boxes = [forms.NumberInput(attrs={"min": 0, "step": 1, "class": "jh-duration-part",
+                                          "aria-label": label, "placeholder": "0"})
+                 for _, label in self.UNITS]
+        super().__init__(boxes, attrs)
+
+    def decompress(self, value):
+        if isinstance(value, str):
+            try:
+                value = FriendlyDurationField().to_python(value)
+            except ValidationError:
+                return [None, None, None]
+        if not isinstance(value, timedelta):
+            return [None, None, None]
+        seconds = int(value.total_seconds())
+        return [seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60]
+
+    def value_from_datadict(self, data, files, name):
+        if name in data:
+            return data.get(name)
+        parts = super().value_from_datadict(data, files, name)
+        if not any(str(part or "").strip() for part in parts):
+            return ""
+        text = " ".join(f"{str(part).strip() or 0}{unit}"
+                        for part, (unit, _) in zip(parts, self.UNITS, strict=True))
+        return text if re.fullmatch(r"(\d+[dhm] ?){3}", text + " ") else "?"
+
+    def value_omitted_from_data(self, data, files, name):
+        return name not in data and super().value_omitted_from_data(data, files, name)
+
+
 class FriendlyDurationField(forms.DurationField):
     """Accepts "3 days", "2h 30m", "1 week" as well as Django's "3 00:00:00"."""
+
+    widget = DurationPartsWidget
 
     def to_python(self, value):
         text = (value or "").strip().lower() if isinstance(value, str) else value
@@ -129,7 +170,7 @@ class StepForm(forms.ModelForm):
     )
     duration = FriendlyDurationField(
         required=False,
-        help_text='Wait: how long. Wait for an event: the timeout. E.g. "3 days", "2h 30m".',
+        help_text="Wait: how long. Wait for an event: the timeout.",
     )
 
     position = forms.IntegerField(
@@ -145,6 +186,7 @@ class StepForm(forms.ModelForm):
         fields = STEP_FIELDS
         widgets = {
             "name": forms.TextInput(attrs={"size": 24, "placeholder": "optional label"}),
+            "event_name": forms.TextInput(attrs={"list": "jh-event-names"}),
             "event_filter": forms.Textarea(attrs={"rows": 2, "cols": 30}),
             "attribute_value": forms.Textarea(attrs={"rows": 1, "cols": 30}),
         }

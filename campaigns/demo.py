@@ -15,6 +15,7 @@ which is left as a draft for staff to launch from the builder."""
 
 from datetime import time, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -143,8 +144,11 @@ DEMO_CAMPAIGNS = [_awareness, _engagement, _conversion, _retention_weekly, _rete
                   _advocacy]
 
 
-def campaigns_seed(*, launch: bool = True) -> list[Campaign]:
-    """Create the demo campaigns not there yet; launch the new recurring and journey ones."""
+def campaigns_seed(*, launch: bool | None = None) -> list[Campaign]:
+    """Create the demo campaigns not there yet; launch the new recurring and journey ones
+    (``launch`` None: as the DEMO_JOURNEYS setting says)."""
+    if launch is None:
+        launch = settings.DEMO_JOURNEYS
     created = []
     for build in DEMO_CAMPAIGNS:
         fields, steps = build()

@@ -291,6 +291,9 @@ REFERRAL_REVENUE_PROPERTY = env_str("REFERRAL_REVENUE_PROPERTY", "total")
 # Demo mode (on with DEBUG): demo web devices subscribe to a sink on this server, which decrypts
 # what the real Web Push code sends. seed_demo writes the VAPID keys it uses to var/.
 DEMO_WEBPUSH_SINK = env_bool("DEMO_WEBPUSH_SINK", DEBUG)
+# The demo campaigns seed_demo creates start live (journeys react to their events at once);
+# off: they are created as drafts, to launch from their pages when wanted.
+DEMO_JOURNEYS = env_bool("DEMO_JOURNEYS", True)
 DEMO_BASE_URL = env_str("DEMO_BASE_URL", f"http://127.0.0.1:{env_int('PORT', 8000)}")
 DEMO_VAPID_FILE = VAR_DIR / "demo-vapid.json"
 if DEMO_WEBPUSH_SINK and "default" not in PUSH_APPS["webpush"] and DEMO_VAPID_FILE.exists():

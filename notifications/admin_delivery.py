@@ -31,6 +31,7 @@ from notifications.rendering import template_check, template_field_problems
 from notifications.selectors import send_outage, send_progress
 from notifications.services import send_cancel, send_create, send_pause, send_resume, send_test
 
+AUDIENCE_SHOWN = 10  # external ids shown on a send's page; the rest as a count
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
@@ -218,7 +219,7 @@ class SendAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return [*SendForm.Meta.fields[:2], "customer_external_ids", *SendForm.Meta.fields[2:]]
-        return ("template", "segment", "customer_ids", "kinds", "status", "error", "progress",
+        return ("template", "audience_detail", "kinds", "status", "error", "progress",
                 "skipped_by_reason", "throttle_per_minute", "respect_quiet_hours",
                 "quiet_hours_start", "quiet_hours_end", "local_time", "local_time_passed",
                 "cap_exempt", "expires_at", "source", "created_by", "created_at", "started_at",
@@ -262,6 +263,20 @@ class SendAdmin(admin.ModelAdmin):
         if send.segment_id:
             return f"Segment: {send.segment}"
         return f"{len(send.customer_ids or [])} customer(s)"
+
+    @admin.display(description="Audience")
+    def audience_detail(self, send: Send) -> str:
+        """The segment (linked), or the count of customers and the first few external ids:
+        an explicit audience may hold thousands of ids."""
+        if send.segment_id:
+            url = reverse("admin:audiences_segment_change", args=[send.segment_id])
+            return format_html('Segment <a href="{}">{}</a>', url, send.segment)
+        ids = send.customer_ids or []
+        shown = dict(Customer.objects.filter(pk__in=ids[:AUDIENCE_SHOWN]).values_list(
+            "pk", "external_id"))
+        names = ", ".join(shown.get(pk, f"#{pk} (erased)") for pk in ids[:AUDIENCE_SHOWN])
+        more = f", and {len(ids) - AUDIENCE_SHOWN:,} more" if len(ids) > AUDIENCE_SHOWN else ""
+        return f"{len(ids):,} customer{'s' if len(ids) != 1 else ''}: {names}{more}"
 
     @admin.display(description="Progress")
     def progress(self, send: Send) -> str:
@@ -354,10 +369,63 @@ class ProviderOutageAdmin(admin.ModelAdmin):
         return False
 
 
+def cap_text(count: int, window_hours: int) -> str:
+    """The frequency cap as a marketer says it: "2 per 7 days", "3 per 1 day 12 hours"."""
+    if not count:
+        return "Off"
+    days, hours = divmod(window_hours, 24)
+    parts = [f"{days} day{'s' if days != 1 else ''}" if days else "",
+             f"{hours} hour{'s' if hours != 1 else ''}" if hours else ""]
+    return f"{count} per {' '.join(part for part in parts if part) or '0 hours'}"
+
+
+class DeliverySettingsForm(forms.ModelForm):
+    """The cap's window in days and hours (stored as hours)."""
+
+    window_days = forms.IntegerField(min_value=0, required=False, label="per (days)",
+                                     widget=forms.NumberInput(attrs={"style": "width: 5em"}))
+    window_hours = forms.IntegerField(min_value=0, max_value=23, required=False,
+                                      label="and hours",
+                                      widget=forms.NumberInput(attrs={"style": "width: 5em"}))
+
+    class Meta:
+        model = DeliverySettings
+        fields = ("frequency_cap", "quiet_hours_start", "quiet_hours_end", "default_time_zone",
+                  "control_group_percent")
+        labels = {"frequency_cap": "At most (messages)"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        days, hours = divmod(self.instance.frequency_window_hours or 0, 24)
+        self.fields["window_days"].initial, self.fields["window_hours"].initial = days, hours
+
+    def clean(self):
+        data = super().clean()
+        total = (data.get("window_days") or 0) * 24 + (data.get("window_hours") or 0)
+        if data.get("frequency_cap") and total < 1:
+            self.add_error("window_days", "The window must be at least an hour.")
+        self.instance.frequency_window_hours = total
+        return data
+
+
 @admin.register(DeliverySettings)
 class DeliverySettingsAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "frequency_cap", "frequency_window_hours", "quiet_hours_start",
-                    "quiet_hours_end", "control_group_percent")
+    form = DeliverySettingsForm
+    list_display = ("__str__", "cap", "quiet_hours_start", "quiet_hours_end",
+                    "control_group_percent")
+    readonly_fields = ("cap",)
+    fieldsets = (
+        ("Frequency cap", {"fields": (("frequency_cap", "window_days", "window_hours"), "cap"),
+                           "description": "At most this many non-transactional pushes reach a "
+                                          "customer within the window; 0 turns the cap off."}),
+        ("Quiet hours", {"fields": (("quiet_hours_start", "quiet_hours_end"),)}),
+        ("Time zone and control group", {"fields": ("default_time_zone",
+                                                    "control_group_percent")}),
+    )
+
+    @admin.display(description="Frequency cap")
+    def cap(self, controls: DeliverySettings) -> str:
+        return cap_text(controls.frequency_cap, controls.frequency_window_hours)
 
     def has_add_permission(self, request):
         return not DeliverySettings.objects.exists()

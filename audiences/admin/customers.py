@@ -1,13 +1,14 @@
 """Admin for customers, events, consent topics, stage rules and transitions.
 
 Customers and events are the big tables (millions of rows): no full counts, no per-row queries
-in lists, and a customer's page shows only their latest events with a link to the rest."""
+in lists, and a customer's page shows their timeline a page at a time (audiences.timeline)."""
 
 import json
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.urls import reverse
@@ -21,9 +22,10 @@ from audiences.admin.import_handoff import ImportHandoffMixin
 from audiences.models import Customer, Event, Stage, StageRule, StageTransition, Topic
 from audiences.resources import CustomerExportResource, CustomerResource
 from audiences.stages import customer_stage_set
+from audiences.timeline import Cursor, customer_timeline
 from journeyhub.json_deep import DeepSafeEncoder
 
-RECENT_ROWS = 20  # events and transitions shown on a customer's page
+RECENT_ROWS = 20  # stage transitions shown on a customer's page
 # An admin export is built in the web process's memory: beyond this, filter the list first.
 EXPORT_MAX_ROWS = 100_000
 LOCALES_CACHE_SECONDS = 300
@@ -59,6 +61,18 @@ def _changelist_link(model, text: str, **filters) -> str:
     return format_html('<a href="{}?{}">{}</a>', url, query, text)
 
 
+def _timeline_context(request, customer_id: int) -> dict:
+    """One page of the customer's timeline (``?timeline=<cursor>`` for older ones)."""
+    raw = request.GET.get("timeline", "")
+    try:
+        cursor = Cursor.parse(raw) if raw else None
+    except ValidationError as error:
+        return {"timeline_error": " ".join(error.messages)}
+    items, older = customer_timeline(customer_id=customer_id, cursor=cursor)
+    return {"timeline": items, "timeline_older": str(older) if older else "",
+            "timeline_paged": bool(raw)}
+
+
 class LocaleFilter(admin.SimpleListFilter):
     """The locales in use, from a DISTINCT kept LOCALES_CACHE_SECONDS: reading every customer
     on each page view is not worth showing a brand-new locale a few minutes sooner."""
@@ -90,21 +104,27 @@ class CustomerAdmin(CustomerDataRightsMixin, ImportHandoffMixin, ImportExportMod
     raw_id_fields = ("referred_by",)
     readonly_fields = (
         "bucket", "referral_code", "stage_changed_at", "last_seen_at", "created_at",
-        "updated_at", "recent_events", "stage_history", "data_rights",
+        "updated_at", "stage_history", "data_rights",
     )
     fieldsets = (
         (None, {"fields": ("external_id", "first_name", "last_name", "email", "referred_by")}),
         ("Journey", {"fields": ("stage", "stage_changed_at", "last_seen_at", "stage_history")}),
         ("Preferences", {"fields": ("locale", "time_zone", "push_opt_out", "attributes")}),
         ("Identity", {"fields": ("bucket", "referral_code", "created_at", "updated_at")}),
-        ("Activity", {"fields": ("recent_events",)}),
         ("Data rights", {"fields": ("data_rights",)}),
     )
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    change_form_template = "admin/audiences/customer/change_form.html"
     import_error_display = ("message",)  # a reason for the reader, not a traceback
     formats = [CSV, XLSX, JSON]
     import_formats = [CSV, XLSX]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        if request.method == "GET" and str(object_id).isdigit():
+            extra.update(_timeline_context(request, int(object_id)))
+        return super().change_view(request, object_id, form_url, extra)
 
     def get_search_results(self, request, queryset, search_term):
         """An exact external id finds its customer through the unique index alone, instead of
@@ -145,18 +165,6 @@ class CustomerAdmin(CustomerDataRightsMixin, ImportHandoffMixin, ImportExportMod
     @admin.display(description="name", ordering="last_name")
     def full_name(self, customer: Customer) -> str:
         return customer.full_name
-
-    @admin.display(description=f"latest {RECENT_ROWS} events")
-    def recent_events(self, customer: Customer) -> str:
-        if customer.pk is None:
-            return "-"
-        events = customer.events.order_by("-occurred_at", "-pk")[:RECENT_ROWS]
-        rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            ((e.occurred_at, e.name, _json_text(e.properties)) for e in events),
-        )
-        link = _changelist_link(Event, "all events", customer__id__exact=customer.pk)
-        return format_html("<table>{}</table>{}", rows, link)
 
     @admin.display(description="stage transitions")
     def stage_history(self, customer: Customer) -> str:

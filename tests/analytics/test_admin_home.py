@@ -94,3 +94,12 @@ def test_logging_in_lands_on_the_home_page(client):
                                                     "next": reverse("admin:index")}, follow=True)
     assert response.status_code == 200
     assert 'id="jh-home"' in response.content.decode()
+
+
+def test_a_marketer_sees_what_needs_attention_without_send_links(client, today_world):
+    client.force_login(member("mia", MARKETER))
+    page = client.get(reverse("admin:index")).content.decode()
+
+    attention = page.split('id="jh-home-attention"')[1].split("</section>")[0]
+    assert "Paused one" in attention and "Cart rescue</a>, step" in attention
+    assert "/notifications/send/" not in attention  # marketers may not open sends

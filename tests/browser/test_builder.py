@@ -58,17 +58,17 @@ def test_build_preview_launch_and_pause_a_journey(browser, live_server, marketer
     log_in(browser, live_server, marketer)
 
     # Build: a journey entered on sign-up that waits a day, says hello, and exits.
-    browser.get(f"{live_server.url}/campaigns/campaign/add/")
+    browser.get(f"{live_server.url}/campaigns/campaign/add/?kind=journey")
     browser.find_element(By.ID, "id_name").send_keys("Welcome journey")
     Select(browser.find_element(By.ID, "id_kind")).select_by_value("journey")
     Select(wait_for(browser, "#id_trigger")).select_by_value("event")
     wait_for(browser, "#id_trigger_event_name").send_keys("signed_up")
     add_step(browser, 0, "wait")
-    wait_for(browser, "#id_steps-0-duration").send_keys("1 day")
+    wait_for(browser, "#id_steps-0-duration_0").send_keys("1")  # days
     add_step(browser, 1, "send")
     choose_autocomplete(browser, "#steps-1", "template", "Welcome")
     add_step(browser, 2, "exit")
-    assert not browser.find_element(By.ID, "id_steps-2-duration").is_displayed()
+    assert not browser.find_element(By.ID, "id_steps-2-duration_0").is_displayed()
     assert not browser.find_element(By.ID, "id_send_at_0").is_displayed()  # broadcast only
     screenshot("builder-1-add-journey")
     browser.find_element(By.NAME, "_continue").click()

@@ -86,7 +86,7 @@ def action(client, campaign: Campaign, name: str):
 
 
 def test_the_add_page_offers_every_fieldset_and_the_steps(admin_client):
-    response = admin_client.get(reverse("admin:campaigns_campaign_add"))
+    response = admin_client.get(reverse("admin:campaigns_campaign_add"), {"kind": "broadcast"})
 
     page = response.content.decode()
     assert response.status_code == 200

@@ -76,3 +76,12 @@ def test_a_friend_signing_up_with_the_code_is_the_referral_goal(
     enrollment = Enrollment.objects.get(customer=referrer)
     assert enrollment.exit_reason == Enrollment.ExitReason.GOAL
     assert enrollment.conversion.event.name == "referral_signup"
+
+
+def test_with_demo_journeys_off_every_demo_campaign_is_a_draft(settings):
+    settings.DEMO_JOURNEYS = False
+    templates_seed()
+
+    created = campaigns_seed()
+
+    assert created and {c.status for c in created} == {Campaign.Status.DRAFT}
