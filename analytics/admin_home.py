@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics import dashboard_charts as charts
+from analytics.journey import computed_at
 from analytics.models import ConversionDay, DeliveryDay, TransitionDay
 from analytics.reports import TREATMENT
 from analytics.roles import DASHBOARD_PERMISSION
@@ -50,7 +51,8 @@ def running_panel(request):
         "converted": converted.get(c.pk, 0),
     } for c in running]
     total = Campaign.objects.filter(status=Campaign.Status.RUNNING).count()
-    return "admin/home/running.html", {"rows": rows, "total": total, "today": today}
+    return "admin/home/running.html", {"rows": rows, "total": total, "today": today,
+                                       "computed_at": computed_at()}
 
 
 def attention_panel(request):

@@ -28,11 +28,11 @@ class MenuGroup:
 
 MENU = (
     MenuGroup("campaigns", "Campaigns", (
-        "campaigns.campaign", "campaigns.enrollment", "campaigns.conversion",
-        "campaigns.campaignsettings")),
+        "campaigns.campaign", "campaigns.enrollment", "campaigns.conversion")),
     MenuGroup("messages", "Messages", (
         "notifications.template", "notifications.send", "notifications.delivery",
-        "notifications.deliverysettings", "notifications.demoreceivedpush")),
+        "notifications.deliverysettings", "notifications.frequencycap",
+        "notifications.demoreceivedpush")),
     MenuGroup("customers", "Customers", (
         "audiences.customer", "audiences.segment", "audiences.event", "audiences.topic",
         "audiences.stagerule", "audiences.stagetransition", "notifications.device",

@@ -2,7 +2,7 @@
 
 Django's template language without the tags that reach outside the context (debug, load, url,
 csrf_token; there are no loaders, so no include or extends), and with a budget per message:
-wall time, {% for %} iterations, and size. The budget is spent cooperatively wherever work
+CPU time, {% for %} iterations, and size. The budget is spent cooperatively wherever work
 happens: each loop iteration, each node rendered, each filter applied. So no template, however
 written, holds a worker longer than RENDER_MAX_MS or fills its memory: three nested loops of a
 hundred stop after RENDER_MAX_LOOPS iterations instead of running a million, and a filter asked
@@ -33,9 +33,10 @@ from django.template.base import FilterExpression, VariableNode
 from django.template.defaulttags import LoremNode, WidthRatioNode
 
 # A personalised message renders in about 0.05 ms; 50 ms is a thousand times that. A worker
-# spends at most this on one message, and a batch stops rendering at a third of its lease
-# (notifications.sending.batch_send), so even a batch of templates at the limit cannot lose
-# its claim.
+# spends at most this much CPU time on one message (the thread's own, so a worker starved of
+# the CPU by others does not fail templates well within it), and a batch stops rendering at
+# a third of its lease (notifications.sending.batch_send), so even a batch of templates at the
+# limit cannot lose its claim.
 RENDER_MAX_MS = 50
 # {% for %} iterations per message, all loops together. One costs 0.3-5 µs depending on its
 # body, so the cap is reached within the time budget; a 4 KB message never needs more.
@@ -64,7 +65,7 @@ class RenderBudget:
     """What is left of one message's budget. ``field`` names the part rendering ("body")."""
 
     def __init__(self, *, strict: bool = False) -> None:
-        self.deadline = time.monotonic() + RENDER_MAX_MS / 1000
+        self.deadline = time.thread_time() + RENDER_MAX_MS / 1000
         self.loops_left = RENDER_MAX_LOOPS
         self.field = "message"
         self.output = 0  # characters the current field has produced so far
@@ -79,7 +80,7 @@ class RenderBudget:
     def tick(self) -> None:
         if self.problem:  # refused already, and something swallowed the exception
             raise RenderOverBudget(self.problem)
-        if time.monotonic() > self.deadline:
+        if time.thread_time() > self.deadline:
             self.refuse(f"the {self.field} takes over {RENDER_MAX_MS} ms to render")
 
     def loop(self) -> None:
@@ -121,9 +122,9 @@ def render_field(source: str, context: Context, *, field: str) -> str:
         budget.refuse(f"the {field} is over {FIELD_MAX_KB} KB")
     # Parsing is bounded by the size above and happens once per process (the cache): the
     # budget is for rendering, so the clock does not run while parsing.
-    started = time.monotonic()
+    started = time.thread_time()
     template = _compiled(source)
-    budget.deadline += time.monotonic() - started
+    budget.deadline += time.thread_time() - started
     output = template.render(context)
     if _over_size(output):
         budget.refuse(f"the {field} renders over {FIELD_MAX_KB} KB")

@@ -8,8 +8,9 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 from django.utils import timezone
 
+from analytics.models import RollupState
 from analytics.roles import ANALYST, MARKETER
-from analytics.rollups import rollups_rebuild
+from analytics.rollups import rollups_rebuild, rollups_refresh
 from campaigns.models import Campaign
 from notifications.models import ProviderOutage, Send
 from tests.analytics.rollup_data import campaign_send, customer, deliver, template
@@ -46,12 +47,15 @@ def today_world():
 
 
 def test_the_home_page_shows_running_campaigns_with_todays_numbers(client, today_world):
+    rollups_refresh()
     client.force_login(member("mia", MARKETER))
     page = client.get(reverse("admin:index")).content.decode()
 
     running = page.split('id="jh-home-running"')[1].split("</section>")[0]
     assert "Cart rescue" in running and "Old draft" not in running
     assert "<td class=\"jh-num\">2</td><td class=\"jh-num\">1</td>" in running  # sent, opened
+    refreshed = RollupState.objects.get(pk=1).refreshed_at
+    assert f"computed at {refreshed:%H:%M:%S} UTC" in running
 
 
 def test_the_home_page_says_what_needs_attention(client, today_world):

@@ -16,15 +16,19 @@ def page_url() -> str:
 
 def form(**fields) -> dict:
     return {"frequency_cap": "2", "window_days": "7", "window_hours": "0",
-            "quiet_hours_start": "21:00", "quiet_hours_end": "08:00", **fields}
+            "quiet_hours_start": "21:00", "quiet_hours_end": "08:00",
+            "default_time_zone": "UTC", "control_group_percent": "0", **fields}
 
 
 def test_the_cap_is_entered_in_days_and_hours(admin_client):
-    response = admin_client.post(page_url(), form())
+    response = admin_client.post(page_url(), form(default_time_zone="Europe/Lisbon",
+                                                  control_group_percent="5"))
 
     assert response.status_code == 302
     controls = DeliverySettings.load()
     assert (controls.frequency_cap, controls.frequency_window_hours) == (2, 168)
+    assert (controls.default_time_zone, str(controls.control_group_percent)) == (
+        "Europe/Lisbon", "5.00")
     assert "2 per 7 days" in admin_client.get(page_url()).content.decode()
 
 
