@@ -184,7 +184,6 @@ def campaign_report(*, campaign, since=None, until=None) -> CampaignReport:
     )
 
 
-
 def _treatment_conversions(q: Q, key: str) -> list[dict]:
     """Treatment conversions and revenue per ``key``, split by whether a message was credited
     (``targeted``)."""
