@@ -253,8 +253,9 @@ def test_an_ad_hoc_send_skips_the_global_control_group_and_records_it(offer):
     control = {c.pk for c in Customer.objects.filter(bucket__lt=5000)}
     assert 0 < len(control) < 30
 
-    marketing = send_due_batches(fanned_out(offer, customers))
-    receipt = send_due_batches(fanned_out(offer, customers, cap_exempt=True))
+    with freeze_time(T0):
+        marketing = send_due_batches(fanned_out(offer, customers))
+        receipt = send_due_batches(fanned_out(offer, customers, cap_exempt=True))
 
     skipped = set(Delivery.objects.filter(send=marketing, reason="control_group")
                   .values_list("customer_id", flat=True))

@@ -155,3 +155,23 @@ def test_the_device_zone_decides_the_local_time_too(offer):
         visitor = person("visitor", zone="Europe/Lisbon", device_zone="America/New_York")
         send = fanned_out(offer, [visitor], local_time=time(9, 0))
     assert timing(send)["visitor"][2] == ZONES["America/New_York"]
+
+
+def test_the_send_command_takes_a_local_time_and_an_own_quiet_window(offer):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from notifications.models import Send
+
+    ana = person("ana")
+    call_command("send", "Offer", "--customers", ana.external_id, "--local-time", "09:00",
+                 "--skip-passed", "--quiet-hours", "23:00-07:30", "--no-wait",
+                 stdout=StringIO())
+
+    send = Send.objects.get()
+    assert (send.local_time, send.local_time_passed, send.quiet_hours_start,
+            send.quiet_hours_end) == (time(9), "skip", time(23), time(7, 30))
+    with pytest.raises(CommandError):
+        call_command("send", "Offer", "--customers", "ana", "--local-time", "9 am",
+                     "--no-wait", stdout=StringIO(), stderr=StringIO())
