@@ -363,7 +363,8 @@ class CampaignAdmin(admin.ModelAdmin):
         try:
             customer = builder.customer_find(who)
             log = campaign_test_run(campaign=campaign, customer=customer, user=request.user,
-                                    events_happen=request.POST.get("events") == "happen")
+                                    events_happen=request.POST.get("events") == "happen",
+                                    goal_reached=request.POST.get("goal") == "reached")
         except ValidationError as error:
             self.message_user(request, _error_text(error), messages.ERROR)
             return HttpResponseRedirect(_change_url(campaign, preview_customer=who))

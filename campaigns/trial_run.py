@@ -48,10 +48,11 @@ class RunStep:
 
 
 def campaign_test_run(*, campaign: Campaign, customer: Customer, events_happen: bool = False,
-                      user=None) -> list[RunStep]:
+                      goal_reached: bool = False, user=None) -> list[RunStep]:
     """Walk ``customer`` through ``campaign`` now. ``events_happen``: a wait for an event takes
-    its "happened" way (else it times out). Raises ValidationError when there is nothing to
-    run."""
+    its "happened" way (else it times out). ``goal_reached``: the customer reaches the goal
+    right after the first message, and leaves as a real enrollment would. Raises
+    ValidationError when there is nothing to run."""
     steps = Steps.load([campaign.pk])
     ordered = sorted(steps.by_id.values(), key=lambda s: (s.position, s.pk))
     if not ordered:
@@ -59,6 +60,7 @@ def campaign_test_run(*, campaign: Campaign, customer: Customer, events_happen: 
     numbers = {step.pk: n for n, step in enumerate(ordered, 1)}
     bucket, zone = customers_bucket_and_zone([customer.pk]).get(customer.pk, (0, "UTC"))
     run = _Run(campaign, customer, steps, numbers, bucket, zone, events_happen, user)
+    run.goal_reached = goal_reached and bool(campaign.goal_event_name)
     return run.walk(ordered[0].pk)
 
 
@@ -68,7 +70,8 @@ class _Run:
         self.bucket, self.zone, self.events_happen, self.user = bucket, zone, events_happen, user
         self.now = timezone.now()  # the run's clock, moved on by every fast-forwarded wait
         self.log: list[RunStep] = []
-        self.ended = False  # an exit step was reached
+        self.ended = False  # an exit step (or the goal) was reached
+        self.goal_reached = False  # reach the goal after the first message
 
     def walk(self, step_id: int | None) -> list[RunStep]:
         for _hop in range(MAX_TEST_HOPS):
@@ -81,7 +84,7 @@ class _Run:
             step_id = getattr(self, f"_{step.kind}")(step)
         else:
             self._note(f"Stopped after {MAX_TEST_HOPS} steps (the journey loops).", "error")
-        if self.campaign.goal_event_name:
+        if self.campaign.goal_event_name and not self.goal_reached:
             self._note(f"Goal “{self.campaign.goal_event_name}”: a real enrollment leaves as "
                        "soon as the customer does it; a test run does not wait for it.", "note")
         return self.log
@@ -170,6 +173,11 @@ class _Run:
                            respect_quiet_hours=False, source="test", created_by=self.user)
         self._say(step, f"Sent “{rendered.title}” ({rendered.body}){which} as a test "
                         f"{self._reach()}", "sent", send.pk)
+        if self.goal_reached:
+            self._note(f"Goal “{self.campaign.goal_event_name}” reached (as chosen for the "
+                       "run): the customer leaves here, and a real enrollment would record a "
+                       "conversion credited to this message.", "goal")
+            self.ended = True
         return self._next(step)
 
     def _render(self, step: Step, template):

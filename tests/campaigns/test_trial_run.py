@@ -122,3 +122,11 @@ def test_an_unknown_customer_is_a_message(admin_client, journey):
     url = reverse("admin:campaigns_campaign_test_run", args=[journey.pk])
     response = admin_client.post(url, {"customer": "ghost"}, follow=True)
     assert "No customer with external id &#x27;ghost&#x27;." in response.content.decode()
+
+
+def test_the_goal_can_be_reached_after_the_first_message(journey, ana):
+    log = campaign_test_run(campaign=journey, customer=ana, goal_reached=True)
+
+    assert [line.status for line in log] == ["wait", "branch", "sent", "goal"]
+    assert log[-1].what.startswith("Goal “purchase” reached")
+    assert not Enrollment.objects.exists()
