@@ -1,7 +1,9 @@
 """Web Push (RFC 8030) with VAPID (RFC 8292) and aes128gcm payloads (RFC 8291) via pywebpush.
 
-The service worker receives the JSON {"title", "body", "image", "url", "tag", "data"} and shows
-it with that tag (static/notifications/service-worker.js), so a second copy replaces the first."""
+The service worker receives the JSON {"title", "body", "image", "url", "tag", "data"} (with the
+template's buttons and badge when it has them; {"kind": "silent", "tag", "data"} for a silent
+push) and shows it with that tag (static/notifications/service-worker.js), so a second copy
+replaces the first."""
 
 import base64
 import ipaddress
