@@ -8,14 +8,14 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, time
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from audiences.models import Customer, Segment
 from journeyhub.models import ApiKey
-from notifications.models import Send, Template
+from notifications.models import LocalTimePassed, Send, Template
 from notifications.rendering import SAMPLE_CUSTOMER, RenderError, message_context, render
 from notifications.services import send_create, template_save
 
@@ -46,7 +46,9 @@ def api_send_create(*, api_key: ApiKey, idempotency_key: str = "", digest: str =
                     data: dict | None = None, kinds: list[str] | None = None,
                     transactional: bool = False, respect_quiet_hours: bool | None = None,
                     throttle_per_minute: int | None = None, expires_at: datetime | None = None,
-                    ttl_seconds: int | None = None) -> tuple[Send, bool]:
+                    ttl_seconds: int | None = None, quiet_hours_start: time | None = None,
+                    quiet_hours_end: time | None = None, local_time: time | None = None,
+                    local_time_passed: str = LocalTimePassed.NEXT_DAY) -> tuple[Send, bool]:
     """Create a send and queue its fan-out; returns (send, created). With an idempotency key
     already used by ``api_key``: the send it made and False, or IdempotencyConflict when the
     body's digest differs. Raises ValidationError (by field) for an unknown template or
@@ -70,7 +72,9 @@ def api_send_create(*, api_key: ApiKey, idempotency_key: str = "", digest: str =
                 template=chosen, kinds=kinds, throttle_per_minute=throttle_per_minute,
                 respect_quiet_hours=(not transactional if respect_quiet_hours is None
                                      else respect_quiet_hours),
-                cap_exempt=transactional, expires_at=expires_at, source="api", **audience,
+                cap_exempt=transactional, expires_at=expires_at, source="api",
+                quiet_hours=(quiet_hours_start, quiet_hours_end), local_time=local_time,
+                local_time_passed=local_time_passed, **audience,
             )
             # Written in the same statement as the key: a concurrent retry waits on the unique
             # index here, then finds this send.

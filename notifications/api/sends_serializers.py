@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from journeyhub.api_errors import IdentifierField, StrictFieldsMixin
 from notifications.api.templates_serializers import ActionSerializer
-from notifications.models import MAX_ACTIONS, Delivery, Device, Send, Template
+from notifications.models import MAX_ACTIONS, Delivery, Device, LocalTimePassed, Send, Template
 from notifications.send_requests import MAX_EXTERNAL_IDS
 
 MAX_TTL_SECONDS = 28 * 24 * 3600  # what FCM and APNs keep at most
@@ -72,6 +72,19 @@ class SendCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         required=False, help_text="Defer messages due in the customer's quiet hours. Default: "
                                   "true, false for a transactional send.",
     )
+    quiet_hours_start = serializers.TimeField(
+        required=False, allow_null=True,
+        help_text="The send's own quiet window (with quiet_hours_end), in each delivery's time "
+                  "zone; none: the global window.")
+    quiet_hours_end = serializers.TimeField(required=False, allow_null=True)
+    local_time = serializers.TimeField(
+        required=False, allow_null=True,
+        help_text="Deliver at this time of day in each delivery's time zone (e.g. 09:00); "
+                  "none: at once.")
+    local_time_passed = serializers.ChoiceField(
+        choices=LocalTimePassed.choices, required=False, default=LocalTimePassed.NEXT_DAY,
+        help_text="With local_time, for those whose time has passed today: the next day, or "
+                  "skipped (local_time_passed).")
     throttle_per_minute = serializers.IntegerField(
         min_value=1, max_value=MAX_THROTTLE_PER_MINUTE, required=False, allow_null=True)
     expires_at = serializers.DateTimeField(required=False, allow_null=True,
@@ -88,6 +101,10 @@ class SendCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         if ("external_ids" in attrs) == ("segment" in attrs):
             raise serializers.ValidationError(
                 {"segment": "Give external_ids or a segment, not both."})
+        if (attrs.get("quiet_hours_start") is None) != (attrs.get("quiet_hours_end") is None):
+            raise serializers.ValidationError(
+                {"quiet_hours_end": "An own quiet window needs both its start and its end; "
+                                    "give neither for the global window."})
         return attrs
 
 
@@ -117,7 +134,8 @@ class SendSerializer(serializers.ModelSerializer):
     class Meta:
         model = Send
         fields = ["id", "status", "error", "template", "segment", "audience_size", "data",
-                  "kinds", "transactional", "respect_quiet_hours", "throttle_per_minute",
+                  "kinds", "transactional", "respect_quiet_hours", "quiet_hours_start",
+                  "quiet_hours_end", "local_time", "local_time_passed", "throttle_per_minute",
                   "expires_at", "ttl_seconds", "progress", "reasons", "created_at", "started_at",
                   "finished_at"]
         read_only_fields = fields

@@ -1,6 +1,7 @@
 """POST /sends/: a brand's backend sends a message now; progress, deliveries, pause, cancel."""
 
 from datetime import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from rest_framework.test import APIClient
@@ -73,6 +74,26 @@ def test_a_send_to_external_ids_personalises_with_the_posted_data(brand, order_u
     sent = sorted((m.title, m.body) for m in locmem_backend)
     assert sent == [("Your order from Luigi's", "Ana, it arrives at 19:40."),
                     ("Your order from Luigi's", "Ben, it arrives at 19:40.")]
+
+
+def test_a_local_time_send_with_its_own_quiet_window(brand, order_update, ana, ben,
+                                                     locmem_backend):
+    ben.time_zone = "Asia/Tokyo"
+    ben.save()
+    answer = post(brand, {"template": "order-update", "external_ids": ["ana-1", "ben-2"],
+                          "local_time": "09:30", "quiet_hours_start": "23:00",
+                          "quiet_hours_end": "06:00"})
+
+    assert answer.status_code == 201, answer.json()
+    body = answer.json()
+    assert (body["local_time"], body["local_time_passed"]) == ("09:30:00", "next_day")
+    assert (body["quiet_hours_start"], body["quiet_hours_end"]) == ("23:00:00", "06:00:00")
+    run(Send.objects.get(pk=body["id"]))
+    due = {row.customer.external_id: row.not_before.astimezone(ZoneInfo(row.customer.time_zone))
+           for row in Delivery.objects.filter(send_id=body["id"]).select_related("customer")}
+    assert {external_id: (at.hour, at.minute) for external_id, at in due.items()} == {
+        "ana-1": (9, 30), "ben-2": (9, 30)}  # each in their own zone, not sent yet
+    assert locmem_backend == []
 
 
 def test_progress_and_deliveries_after_sending(brand, order_update, ana, ben, customer_factory):
@@ -174,6 +195,10 @@ def test_retries_racing_from_two_threads_make_one_send(key_factory, order_update
     ({"template": "order-update", "message": {"title": "a"}, "segment": "s"}, "template"),
     ({"message": {"title": "", "body": ""}, "external_ids": ["ana-1"]}, "message.body"),
     ({"template": "order-update", "external_ids": ["ana-1"], "ttl_seconds": -1}, "ttl_seconds"),
+    ({"template": "order-update", "external_ids": ["ana-1"], "quiet_hours_start": "22:00"},
+     "quiet_hours_end"),
+    ({"template": "order-update", "external_ids": ["ana-1"], "local_time": "09:00",
+      "local_time_passed": "later"}, "local_time_passed"),
 ])
 def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(brand, order_update, ana, body,
                                                                   field):
