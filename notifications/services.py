@@ -123,6 +123,12 @@ def devices_deactivate(*, reasons: dict[int, str]) -> int:
     return deactivation.devices_deactivate(reasons)
 
 
+def devices_mark_test(*, devices, is_test: bool) -> int:
+    """Mark (or unmark) devices as test devices, which journey test runs send to. Returns how
+    many changed."""
+    return devices.exclude(is_test=is_test).update(is_test=is_test)
+
+
 # --- Sends ------------------------------------------------------------------------------------
 
 
@@ -132,7 +138,8 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
                 respect_quiet_hours: bool = True, cap_exempt: bool = False, expires_at=None,
                 source: str = "", throttle_key: str = "", campaign_kind: str = "",
                 quiet_hours: tuple | None = None, local_time=None,
-                local_time_passed: str = LocalTimePassed.NEXT_DAY, created_by=None) -> Send:
+                local_time_passed: str = LocalTimePassed.NEXT_DAY, test_devices_only: bool = False,
+                created_by=None) -> Send:
     """Create a send to a segment or to customer ids and queue its fan-out (after commit).
 
     ``throttle_key`` names the stream whose throttle it shares (a campaign's sends share one;
@@ -141,7 +148,8 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
     capped, and it reaches the global control group. ``quiet_hours`` is its own (start, end)
     window, None (or two Nones) for the global one; ``respect_quiet_hours=False``: none.
     ``local_time``: delivered at that time in each delivery's time zone, and where it has passed
-    today, the next day or not at all (``local_time_passed``: next_day, skip)."""
+    today, the next day or not at all (``local_time_passed``: next_day, skip).
+    ``test_devices_only``: only the customers' devices marked as test devices receive it."""
     if (segment is None) == (customer_ids is None):
         raise ValidationError("A send needs exactly one audience: a segment or customer ids.")
     unknown_kinds = set(kinds or []) - set(Device.Kind.values)
@@ -167,7 +175,7 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
         respect_quiet_hours=respect_quiet_hours, cap_exempt=cap_exempt, expires_at=expires_at,
         source=source, throttle_key=throttle_key, campaign_kind=campaign_kind,
         quiet_hours_start=quiet_start, quiet_hours_end=quiet_end, local_time=local_time,
-        local_time_passed=local_time_passed,
+        local_time_passed=local_time_passed, test_devices_only=test_devices_only,
         created_by=created_by,
     )
     _enqueue_on_commit("notifications.tasks.send_fan_out", send.pk)
