@@ -146,7 +146,7 @@ def test_devices(ana):
     return Device.objects.filter(is_test=True).order_by("pk")
 
 
-def test_a_run_for_the_test_devices_sends_only_to_them(journey, ana, test_devices):
+def test_a_run_for_the_test_devices_sends_only_to_them(admin_client, journey, ana, test_devices):
     runs = campaign_test_run_devices(campaign=journey)
 
     assert [(run.customer.external_id, [d.kind for d in run.devices]) for run in runs] == [
@@ -156,6 +156,8 @@ def test_a_run_for_the_test_devices_sends_only_to_them(journey, ana, test_device
     assert "no active test device: it will be skipped" in runs[1].log[2].what
     send = Send.objects.get(pk=runs[0].log[2].send_id)
     assert send.source == "test" and send.test_devices_only and send.cap_exempt
+    page = admin_client.get(reverse("admin:notifications_send_change", args=[send.pk]))
+    assert "Test devices only" in page.content.decode()
 
     send_fan_out(send_id=send.pk)  # only the test phone, not Ana's own browser
     assert list(Delivery.objects.filter(send=send).values_list("device__kind", "status")) == [
@@ -189,3 +191,5 @@ def test_devices_are_marked_and_unmarked_in_the_device_admin(admin_client, ana):
     assert admin_client.get(url, {"is_test__exact": "1"}).context["cl"].result_count == 1
     admin_client.post(url, {"action": "unmark_test", "_selected_action": [phone.pk]})
     assert not Device.objects.filter(is_test=True).exists()
+    change = admin_client.get(reverse("admin:notifications_device_change", args=[phone.pk]))
+    assert 'name="is_test"' in change.content.decode()  # and each device's page has the box
