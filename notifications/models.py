@@ -61,8 +61,9 @@ class Device(models.Model):
         max_length=15, choices=Permission.choices, default=Permission.GRANTED
     )
     is_active = models.BooleanField(default=True)
-    is_test = models.BooleanField(
-        default=False, help_text="A team member's device: journey test runs can send to it."
+    is_test = models.BooleanField(  # db_default: the bulk imports insert devices in SQL
+        default=False, db_default=False,
+        help_text="A team member's device: journey test runs can send to it.",
     )
     deactivated_reason = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -383,7 +384,8 @@ class Send(models.Model):
     )
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Never sent after this.")
     test_devices_only = models.BooleanField(
-        default=False, help_text="Goes only to devices marked as test devices (a test run)."
+        default=False, db_default=False,
+        help_text="Goes only to devices marked as test devices (a test run).",
     )
     ttl_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Overrides the template's TTL when set."
