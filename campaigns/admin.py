@@ -31,7 +31,7 @@ from campaigns.flow import flow_svg
 from campaigns.models import Campaign, Step
 from campaigns.selectors import campaign_audience_size
 from campaigns.timeline import timeline_sources_add
-from campaigns.trial_run import campaign_test_run
+from campaigns.trial_run import campaign_test_run, campaign_test_run_devices
 from notifications.services import send_test
 
 CAMPAIGN_FIELDS = (
@@ -353,25 +353,30 @@ class CampaignAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(_change_url(campaign, preview_customer=who))
 
     def test_run_view(self, request: HttpRequest, pk: int):
-        """POST customer (and events=happen) -> the test run's timeline, on its own page."""
+        """POST customer, or run_for=test_devices (and events=happen, goal=reached) -> the test
+        run's timeline, on its own page."""
         campaign = get_object_or_404(Campaign, pk=pk)
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
         if request.method != "POST":
             return HttpResponseRedirect(_change_url(campaign))
         who = request.POST.get("customer", "")
+        choices = {"user": request.user, "events_happen": request.POST.get("events") == "happen",
+                   "goal_reached": request.POST.get("goal") == "reached"}
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "original": campaign, "events_happen": choices["events_happen"]}
         try:
-            customer = builder.customer_find(who)
-            log = campaign_test_run(campaign=campaign, customer=customer, user=request.user,
-                                    events_happen=request.POST.get("events") == "happen",
-                                    goal_reached=request.POST.get("goal") == "reached")
+            if request.POST.get("run_for") == "test_devices":
+                runs = campaign_test_run_devices(campaign=campaign, **choices)
+                context.update(runs=runs, title=f"Test run of “{campaign}” on the test devices")
+            else:
+                customer = builder.customer_find(who)
+                log = campaign_test_run(campaign=campaign, customer=customer, **choices)
+                context.update(customer=customer, log=log,
+                               title=f"Test run of “{campaign}” for {customer.external_id}")
         except ValidationError as error:
             self.message_user(request, _error_text(error), messages.ERROR)
             return HttpResponseRedirect(_change_url(campaign, preview_customer=who))
-        context = {**self.admin_site.each_context(request), "opts": self.opts,
-                   "original": campaign, "customer": customer, "log": log,
-                   "events_happen": request.POST.get("events") == "happen",
-                   "title": f"Test run of “{campaign}” for {customer.external_id}"}
         return TemplateResponse(request, "admin/campaigns/campaign/test_run.html", context)
 
     # --- List actions ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """A journey's test run (the module is not named test_* so that test runners leave it be): one
-customer walked through the campaign's steps at once, every wait
+customer (or the owner of each test device) walked through the campaign's steps at once, every wait
 fast-forwarded, with what happened at each step.
 
 It follows the engine's rules (campaigns.engine.walk: the same successors, A/B variant and
@@ -35,6 +35,7 @@ from notifications.rendering import (
 from notifications.services import send_create
 
 MAX_TEST_HOPS = 100  # a loop (always through a wait, which validation demands) stops here
+MAX_TEST_DEVICES = 50  # a run walks once per owner, inside the request: a team's phones, not more
 Kind = Step.Kind
 
 
@@ -47,11 +48,21 @@ class RunStep:
     send_id: int | None = None
 
 
+@dataclass
+class DeviceRun:
+    """The test run for the test devices of one customer: what each device is, and the walk."""
+    customer: Customer
+    devices: list[Device]
+    log: list[RunStep]
+
+
 def campaign_test_run(*, campaign: Campaign, customer: Customer, events_happen: bool = False,
-                      goal_reached: bool = False, user=None) -> list[RunStep]:
+                      goal_reached: bool = False, user=None,
+                      test_devices_only: bool = False) -> list[RunStep]:
     """Walk ``customer`` through ``campaign`` now. ``events_happen``: a wait for an event takes
     its "happened" way (else it times out). ``goal_reached``: the customer reaches the goal
-    right after the first message, and leaves as a real enrollment would. Raises
+    right after the first message, and leaves as a real enrollment would.
+    ``test_devices_only``: messages go only to the customer's test devices. Raises
     ValidationError when there is nothing to run."""
     steps = Steps.load([campaign.pk])
     ordered = sorted(steps.by_id.values(), key=lambda s: (s.position, s.pk))
@@ -61,7 +72,30 @@ def campaign_test_run(*, campaign: Campaign, customer: Customer, events_happen: 
     bucket, zone = customers_bucket_and_zone([customer.pk]).get(customer.pk, (0, "UTC"))
     run = _Run(campaign, customer, steps, numbers, bucket, zone, events_happen, user)
     run.goal_reached = goal_reached and bool(campaign.goal_event_name)
+    run.test_devices_only = test_devices_only
     return run.walk(ordered[0].pk)
+
+
+def campaign_test_run_devices(*, campaign: Campaign, events_happen: bool = False,
+                              goal_reached: bool = False, user=None) -> list[DeviceRun]:
+    """Run ``campaign`` for every test device: once per customer owning test devices (each
+    message rendered for that customer, as it would be), sent only to their test devices.
+    Raises ValidationError when no device is marked as a test device."""
+    devices = list(Device.objects.filter(is_test=True).select_related("customer")
+                   .order_by("customer_id", "pk")[:MAX_TEST_DEVICES + 1])
+    if not devices:
+        raise ValidationError("No device is marked as a test device: mark your team's devices "
+                              "in Notifications → Devices (action “Mark as test devices”).")
+    if len(devices) > MAX_TEST_DEVICES:
+        raise ValidationError(f"More than {MAX_TEST_DEVICES} devices are marked as test devices; "
+                              "unmark some, or run the test for one customer.")
+    owners: dict[int, list[Device]] = {}
+    for device in devices:
+        owners.setdefault(device.customer_id, []).append(device)
+    return [DeviceRun(owned[0].customer, owned, campaign_test_run(
+                campaign=campaign, customer=owned[0].customer, events_happen=events_happen,
+                goal_reached=goal_reached, user=user, test_devices_only=True))
+            for owned in owners.values()]
 
 
 class _Run:
@@ -72,6 +106,7 @@ class _Run:
         self.log: list[RunStep] = []
         self.ended = False  # an exit step (or the goal) was reached
         self.goal_reached = False  # reach the goal after the first message
+        self.test_devices_only = False  # send only to the customer's test devices
 
     def walk(self, step_id: int | None) -> list[RunStep]:
         for _hop in range(MAX_TEST_HOPS):
@@ -170,7 +205,8 @@ class _Run:
             self._say(step, f"Skipped: “{template}”{which} cannot render: {error}", "skipped")
             return self._next(step)
         send = send_create(template=template, customer_ids=[self.customer.pk], cap_exempt=True,
-                           respect_quiet_hours=False, source="test", created_by=self.user)
+                           respect_quiet_hours=False, source="test", created_by=self.user,
+                           test_devices_only=self.test_devices_only)
         self._say(step, f"Sent “{rendered.title}” ({rendered.body}){which} as a test "
                         f"{self._reach()}", "sent", send.pk)
         if self.goal_reached:
@@ -192,7 +228,12 @@ class _Run:
         if self.customer.push_opt_out:
             return "(but the customer opted out of push: it will be skipped)."
         devices = (Device.objects.filter(customer=self.customer, is_active=True)
-                   .exclude(permission=Device.Permission.DENIED).count())
+                   .exclude(permission=Device.Permission.DENIED))
+        if self.test_devices_only:
+            names = ", ".join(str(device) for device in devices.filter(is_test=True))
+            return (f"to {names}." if names else
+                    "(but the customer has no active test device: it will be skipped).")
+        devices = devices.count()
         if not devices:
             return "(but the customer has no active device: it will be skipped)."
         return f"to {devices} device{'s' if devices != 1 else ''}."

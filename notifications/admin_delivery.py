@@ -222,8 +222,8 @@ class SendAdmin(admin.ModelAdmin):
         return ("template", "audience_detail", "kinds", "status", "error", "progress",
                 "skipped_by_reason", "throttle_per_minute", "respect_quiet_hours",
                 "quiet_hours_start", "quiet_hours_end", "local_time", "local_time_passed",
-                "cap_exempt", "expires_at", "source", "created_by", "created_at", "started_at",
-                "finished_at")
+                "cap_exempt", "expires_at", "source", "test_devices_only", "created_by",
+                "created_at", "started_at", "finished_at")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -61,6 +61,10 @@ class Device(models.Model):
         max_length=15, choices=Permission.choices, default=Permission.GRANTED
     )
     is_active = models.BooleanField(default=True)
+    is_test = models.BooleanField(  # db_default: the bulk imports insert devices in SQL
+        default=False, db_default=False,
+        help_text="A team member's device: journey test runs can send to it.",
+    )
     deactivated_reason = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
@@ -379,6 +383,10 @@ class Send(models.Model):
         default=False, help_text="Transactional: not counted against, nor stopped by, the cap."
     )
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Never sent after this.")
+    test_devices_only = models.BooleanField(
+        default=False, db_default=False,
+        help_text="Goes only to devices marked as test devices (a test run).",
+    )
     ttl_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Overrides the template's TTL when set."
     )

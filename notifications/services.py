@@ -1,6 +1,6 @@
 """Writes on devices. Keyword-only arguments, one transaction each."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -35,6 +35,12 @@ WEBPUSH_FIELDS = ("p256dh", "auth", "browser")
 REGISTER_ATTEMPTS = 3  # a lost race on the unique token index is retried, not reported
 DISPATCH_LIMIT = 5000  # batches enqueued per dispatch tick (2.5M messages)
 FANOUT_LEASE_FACTOR = 10  # a fan-out may take longer than a batch; give it ten leases
+EXPIRABLE = (Send.Status.SENDING, Send.Status.PAUSED)  # fanned out, rows may still be queued
+# A send's expiry task is queued this long ahead at most (by send_create, else by the minute
+# sweep): a message held longer by a worker would be handed out again by Redis after its
+# visibility timeout, and closed on by RabbitMQ after its consumer timeout. 90 s: a sweep
+# late by 30 s still schedules every expiry before it passes.
+EXPIRY_LOOKAHEAD = timedelta(seconds=90)
 
 
 def device_register(*, customer: Customer, kind: str, token: str,
@@ -123,6 +129,12 @@ def devices_deactivate(*, reasons: dict[int, str]) -> int:
     return deactivation.devices_deactivate(reasons)
 
 
+def devices_mark_test(*, devices, is_test: bool) -> int:
+    """Mark (or unmark) devices as test devices, which journey test runs send to. Returns how
+    many changed."""
+    return devices.exclude(is_test=is_test).update(is_test=is_test)
+
+
 # --- Sends ------------------------------------------------------------------------------------
 
 
@@ -132,7 +144,8 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
                 respect_quiet_hours: bool = True, cap_exempt: bool = False, expires_at=None,
                 source: str = "", throttle_key: str = "", campaign_kind: str = "",
                 quiet_hours: tuple | None = None, local_time=None,
-                local_time_passed: str = LocalTimePassed.NEXT_DAY, created_by=None) -> Send:
+                local_time_passed: str = LocalTimePassed.NEXT_DAY, test_devices_only: bool = False,
+                created_by=None) -> Send:
     """Create a send to a segment or to customer ids and queue its fan-out (after commit).
 
     ``throttle_key`` names the stream whose throttle it shares (a campaign's sends share one;
@@ -141,7 +154,8 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
     capped, and it reaches the global control group. ``quiet_hours`` is its own (start, end)
     window, None (or two Nones) for the global one; ``respect_quiet_hours=False``: none.
     ``local_time``: delivered at that time in each delivery's time zone, and where it has passed
-    today, the next day or not at all (``local_time_passed``: next_day, skip)."""
+    today, the next day or not at all (``local_time_passed``: next_day, skip).
+    ``test_devices_only``: only the customers' devices marked as test devices receive it."""
     if (segment is None) == (customer_ids is None):
         raise ValidationError("A send needs exactly one audience: a segment or customer ids.")
     unknown_kinds = set(kinds or []) - set(Device.Kind.values)
@@ -167,10 +181,11 @@ def send_create(*, template: Template, segment=None, customer_ids=None, trigger_
         respect_quiet_hours=respect_quiet_hours, cap_exempt=cap_exempt, expires_at=expires_at,
         source=source, throttle_key=throttle_key, campaign_kind=campaign_kind,
         quiet_hours_start=quiet_start, quiet_hours_end=quiet_end, local_time=local_time,
-        local_time_passed=local_time_passed,
+        local_time_passed=local_time_passed, test_devices_only=test_devices_only,
         created_by=created_by,
     )
     _enqueue_on_commit("notifications.tasks.send_fan_out", send.pk)
+    send_expiry_schedule(send=send)
     return send
 
 
@@ -257,6 +272,7 @@ def deliveries_sweep() -> dict[str, int]:
     lease = timedelta(seconds=settings.DELIVERY_BATCH_LEASE_SECONDS)
     released = batches_release_expired()
     expired = deliveries_expire(now=now)
+    sends_expiry_schedule(now=now)
     throttles_forget_idle(now)
     restarted = Send.objects.filter(
         status=Send.Status.FANNING_OUT, started_at__lt=now - lease * FANOUT_LEASE_FACTOR
@@ -277,23 +293,68 @@ def deliveries_sweep() -> dict[str, int]:
 def deliveries_expire(*, now) -> int:
     """Sends past their expiry skip every row still queued (``expired``), at once rather than
     when each row's wait ends; their batches with nothing left to send are done. Returns the
-    rows skipped."""
+    rows skipped. The minute sweep's safety net under each send's own expiry task."""
     queued = Delivery.objects.filter(send=OuterRef("pk"), status=Delivery.Status.QUEUED)
-    sends = list(Send.objects.filter(expires_at__lte=now, status__in=[
-        Send.Status.SENDING, Send.Status.PAUSED]).filter(Exists(queued))
-        .values_list("pk", flat=True))
-    skipped = 0
-    for send_id in sends:
-        with transaction.atomic():
-            skipped += Delivery.objects.filter(
-                send_id=send_id, status=Delivery.Status.QUEUED
-            ).update(status=Delivery.Status.SKIPPED, reason=Delivery.Reason.EXPIRED)
-            unsent = Delivery.objects.filter(
-                send_id=send_id, batch_no=OuterRef("number"), status=Delivery.Status.SENDING)
-            DeliveryBatch.objects.filter(send_id=send_id, status=DeliveryBatch.Status.QUEUED
-                                         ).exclude(Exists(unsent)).update(
-                status=DeliveryBatch.Status.DONE, finished_at=now)
-        send_finish_if_complete(send_id=send_id)
+    sends = list(Send.objects.filter(expires_at__lte=now, status__in=EXPIRABLE)
+                 .filter(Exists(queued)).values_list("pk", flat=True))
+    return sum(_send_expire_rows(send_id=send_id, now=now) for send_id in sends)
+
+
+def send_expiry_schedule(*, send: Send) -> None:
+    """Have the send's rows still queued skipped at its expiry, to the second (task
+    send_expire, run at ``expires_at``) when the expiry is near; a farther one is scheduled by
+    the minute sweep once it is near (sends_expiry_schedule). Call it whenever a send's expiry
+    is set or changed: a task left from an earlier expiry runs early and changes nothing."""
+    now = timezone.now()
+    if send.expires_at is not None and now < send.expires_at <= now + EXPIRY_LOOKAHEAD:
+        _expire_at(send.pk, send.expires_at)
+
+
+def sends_expiry_schedule(*, now: datetime) -> int:
+    """Schedule the expiry task of every unfinished send expiring within the lookahead (the
+    minute sweep). A send scheduled twice is harmless. Returns the sends scheduled."""
+    expiring = Send.objects.filter(
+        expires_at__gt=now, expires_at__lte=now + EXPIRY_LOOKAHEAD,
+        status__in=[Send.Status.QUEUED, Send.Status.FANNING_OUT, *EXPIRABLE],
+    ).values_list("pk", "expires_at")
+    expiring = list(expiring)
+    for send_id, expires_at in expiring:
+        _expire_at(send_id, expires_at)
+    return len(expiring)
+
+
+def _expire_at(send_id: int, expires_at: datetime) -> None:
+    transaction.on_commit(lambda: tasks.send_expire.apply_async((send_id,), eta=expires_at))
+
+
+def send_expire(*, send_id: int) -> datetime | None:
+    """At the send's expiry, skip its rows still queued (``expired``) and finish it if nothing
+    else is left. Safe to run twice, and early: before the expiry it changes nothing and
+    returns the expiry when that is near (run again then), else None."""
+    now = timezone.now()
+    send = Send.objects.filter(pk=send_id).values("expires_at", "status").first()
+    if send is None or send["expires_at"] is None:
+        return None
+    if now < send["expires_at"]:
+        return send["expires_at"] if send["expires_at"] <= now + EXPIRY_LOOKAHEAD else None
+    if send["status"] in EXPIRABLE:  # still fanning out: its fan-out or the sweep expires it
+        _send_expire_rows(send_id=send_id, now=now)
+    return None
+
+
+def _send_expire_rows(*, send_id: int, now) -> int:
+    """Rows not yet claimed (queued) are skipped; rows a worker holds are left to it (it checks
+    the expiry before sending)."""
+    with transaction.atomic():
+        skipped = Delivery.objects.filter(
+            send_id=send_id, status=Delivery.Status.QUEUED
+        ).update(status=Delivery.Status.SKIPPED, reason=Delivery.Reason.EXPIRED)
+        unsent = Delivery.objects.filter(
+            send_id=send_id, batch_no=OuterRef("number"), status=Delivery.Status.SENDING)
+        DeliveryBatch.objects.filter(send_id=send_id, status=DeliveryBatch.Status.QUEUED
+                                     ).exclude(Exists(unsent)).update(
+            status=DeliveryBatch.Status.DONE, finished_at=now)
+    send_finish_if_complete(send_id=send_id)
     return skipped
 
 

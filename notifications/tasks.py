@@ -42,3 +42,15 @@ def deliveries_sweep() -> dict:
     from notifications.services import deliveries_sweep
 
     return deliveries_sweep()
+
+
+@shared_task(bind=True, acks_late=True)
+def send_expire(self, send_id: int) -> None:
+    """Run at the send's expiry (eta). Run early (the expiry moved, or the broker delivered it
+    ahead), it looks again then; a task run eagerly (no broker) cannot wait, and leaves it to
+    the minute sweep."""
+    from notifications.services import send_expire
+
+    look_again_at = send_expire(send_id=send_id)
+    if look_again_at is not None and not self.request.is_eager:
+        self.apply_async((send_id,), eta=look_again_at)

@@ -99,6 +99,8 @@ def _expire_deferred_past_expiry(send: Send) -> int:
 
 def _reachable_devices(send: Send) -> QuerySet[Device]:
     devices = Device.objects.filter(is_active=True).exclude(permission=Device.Permission.DENIED)
+    if send.test_devices_only:
+        devices = devices.filter(is_test=True)
     return devices.filter(kind__in=send.kinds) if send.kinds else devices
 
 

@@ -5,9 +5,10 @@ from datetime import timedelta
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from campaigns.models import Campaign, Step
-from notifications.models import Send, Template
+from notifications.models import Device, Send, Template
 from tests.analytics.rollup_data import customer
 from tests.browser import test_builder as builder_tests
 from tests.browser.test_builder import log_in, wait_for
@@ -40,3 +41,28 @@ def test_a_test_run_with_a_one_hour_wait(browser, live_server, marketer, screens
     assert lines[2].startswith("3. Exit Exit step")
     assert Send.objects.get().source == "test"
     screenshot("test-run-1-timeline")
+
+
+def test_a_test_run_on_the_test_devices(browser, live_server, marketer, screenshot):
+    campaign = Campaign.objects.create(name="Welcome journey", kind="journey", trigger="event",
+                                       trigger_event_name="signed_up")
+    Step.objects.create(campaign=campaign, position=1, kind="send", name="Hello",
+                        template=Template.objects.create(name="Hello", title="Welcome!",
+                                                         body="Glad you are here."))
+    customer("ana", "fcm")
+    customer("ben", "apns")
+    Device.objects.filter(kind="fcm").update(is_test=True)
+    log_in(browser, live_server, marketer)
+    browser.get(f"{live_server.url}/campaigns/campaign/{campaign.pk}/change/")
+
+    Select(browser.find_element(By.ID, "id_testrun_for")).select_by_value("test_devices")
+    browser.find_element(By.CSS_SELECTOR, ".jh-testrun-button").click()
+    owner = wait_for(browser, ".jh-testrun-owner")
+
+    assert owner.find_element(By.TAG_NAME, "h3").text == "ana"
+    assert "receives each message sent below" in owner.find_element(
+        By.CSS_SELECTOR, ".jh-testrun-device").text
+    assert "Sent “Welcome!” (Glad you are here.) as a test to FCM Android" in owner.text
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".jh-testrun-owner")) == 1  # not ben
+    assert Send.objects.get().test_devices_only
+    screenshot("test-run-2-test-devices")

@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from audiences.models import Segment
 from campaigns.models import Campaign, Enrollment, Step, StepSend
-from campaigns.trial_run import campaign_test_run
-from notifications.models import Send, Template
+from campaigns.trial_run import campaign_test_run, campaign_test_run_devices
+from notifications.models import Delivery, Device, Send, Template
+from notifications.services import send_fan_out
 from tests.analytics.rollup_data import customer
 from tests.campaigns import test_admin_builder as builder_tests
 
@@ -130,3 +131,65 @@ def test_the_goal_can_be_reached_after_the_first_message(journey, ana):
     assert [line.status for line in log] == ["wait", "branch", "sent", "goal"]
     assert log[-1].what.startswith("Goal “purchase” reached")
     assert not Enrollment.objects.exists()
+
+
+# --- A group of test devices ------------------------------------------------------------------
+
+
+@pytest.fixture
+def test_devices(ana):
+    """Ana has a test phone and a personal browser; Ben a test phone that is switched off."""
+    customer("ben", "apns")
+    customer("ana", "webpush")  # not a test device
+    Device.objects.filter(kind__in=["fcm", "apns"]).update(is_test=True)
+    Device.objects.filter(kind="apns").update(is_active=False)
+    return Device.objects.filter(is_test=True).order_by("pk")
+
+
+def test_a_run_for_the_test_devices_sends_only_to_them(admin_client, journey, ana, test_devices):
+    runs = campaign_test_run_devices(campaign=journey)
+
+    assert [(run.customer.external_id, [d.kind for d in run.devices]) for run in runs] == [
+        ("ana", ["fcm"]), ("ben", ["apns"])]
+    ana_phone = test_devices.get(kind="fcm")
+    assert runs[0].log[2].what == f"Sent “Hi Ana” (Your cart waits.) as a test to {ana_phone}."
+    assert "no active test device: it will be skipped" in runs[1].log[2].what
+    send = Send.objects.get(pk=runs[0].log[2].send_id)
+    assert send.source == "test" and send.test_devices_only and send.cap_exempt
+    page = admin_client.get(reverse("admin:notifications_send_change", args=[send.pk]))
+    assert "Test devices only" in page.content.decode()
+
+    send_fan_out(send_id=send.pk)  # only the test phone, not Ana's own browser
+    assert list(Delivery.objects.filter(send=send).values_list("device__kind", "status")) == [
+        ("fcm", "queued")]
+    assert not Enrollment.objects.exists() and not StepSend.objects.exists()
+
+
+def test_a_test_devices_run_needs_test_devices(journey, ana):
+    with pytest.raises(ValidationError, match="No device is marked as a test device"):
+        campaign_test_run_devices(campaign=journey)
+
+
+def test_the_builder_runs_a_test_on_the_test_devices(admin_client, journey, ana, test_devices):
+    url = reverse("admin:campaigns_campaign_test_run", args=[journey.pk])
+
+    page = admin_client.post(url, {"run_for": "test_devices", "customer": ""}).content.decode()
+
+    assert "on the test devices" in page
+    ana_block, ben_block = page.split('class="jh-testrun-owner"')[1:]
+    assert "receives each message sent below" in ana_block and "Sent “Hi Ana”" in ana_block
+    assert "inactive, receives nothing" in ben_block and "send #" in ben_block
+
+
+def test_devices_are_marked_and_unmarked_in_the_device_admin(admin_client, ana):
+    url = reverse("admin:notifications_device_changelist")
+    phone = Device.objects.get(customer=ana)
+
+    response = admin_client.post(url, {"action": "mark_test", "_selected_action": [phone.pk]},
+                                 follow=True)
+    assert "Marked 1 device(s) as test devices" in response.content.decode()
+    assert admin_client.get(url, {"is_test__exact": "1"}).context["cl"].result_count == 1
+    admin_client.post(url, {"action": "unmark_test", "_selected_action": [phone.pk]})
+    assert not Device.objects.filter(is_test=True).exists()
+    change = admin_client.get(reverse("admin:notifications_device_change", args=[phone.pk]))
+    assert 'name="is_test"' in change.content.decode()  # and each device's page has the box

@@ -11,6 +11,7 @@ from freezegun import freeze_time
 
 from audiences.models import Customer, Topic
 from audiences.services import customer_upsert
+from notifications import tasks
 from notifications.models import (
     Delivery,
     DeliveryBatch,
@@ -25,6 +26,7 @@ from notifications.services import (
     deliveries_sweep,
     device_register,
     send_create,
+    send_expire,
     send_fan_out,
 )
 
@@ -291,3 +293,34 @@ def test_rows_still_queued_at_the_expiry_are_skipped_by_the_sweep_then(offer):
     assert outcomes(flash) == {("sent", ""): 10, ("skipped", "expired"): 10}
     assert flash.status == Send.Status.DONE
     assert not DeliveryBatch.objects.filter(send=flash).exclude(status="done").exists()
+
+
+def test_the_expiry_task_skips_what_is_still_queued_at_the_expiry_and_never_before(offer):
+    with freeze_time(T0):
+        customers = [person(f"c{i:02}") for i in range(20)]
+        flash = fanned_out(offer, customers, throttle_per_minute=10,
+                           expires_at=T0 + timedelta(seconds=90))
+        send_due_batches(flash)
+    with freeze_time(T0 + timedelta(seconds=89)):  # early: changes nothing, looks again then
+        assert send_expire(send_id=flash.pk) == T0 + timedelta(seconds=90)
+        tasks.send_expire.apply(args=(flash.pk,))  # run eagerly, it cannot wait: no loop
+        assert outcomes(flash) == {("sent", ""): 10, ("queued", ""): 10}
+    with freeze_time(T0 + timedelta(seconds=90)):  # on the second, then once more
+        assert send_expire(send_id=flash.pk) is None
+        assert send_expire(send_id=flash.pk) is None
+    flash.refresh_from_db()
+    assert outcomes(flash) == {("sent", ""): 10, ("skipped", "expired"): 10}
+    assert flash.status == Send.Status.DONE and flash.finished_at == T0 + timedelta(seconds=90)
+
+
+def test_the_expiry_task_leaves_rows_a_worker_holds_and_other_sends_alone(offer):
+    with freeze_time(T0):
+        customers = [person(f"c{i:02}") for i in range(4)]
+        flash = fanned_out(offer, customers, expires_at=T0 + timedelta(seconds=30))
+        other = fanned_out(offer, customers)
+        held = Delivery.objects.filter(send=flash).order_by("pk").first()
+        Delivery.objects.filter(pk=held.pk).update(status=Delivery.Status.SENDING)
+    with freeze_time(T0 + timedelta(seconds=31)):
+        send_expire(send_id=flash.pk)
+    assert outcomes(flash) == {("sending", ""): 1, ("skipped", "expired"): 3}
+    assert outcomes(other) == {("queued", ""): 4}
