@@ -1,6 +1,7 @@
 """A marketer builds, previews, launches and pauses a journey in a real browser."""
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.select import Select
@@ -25,6 +26,14 @@ def marketer(django_user_model):
 def wait_for(browser, css: str):
     return WebDriverWait(browser, WAIT_SECONDS).until(
         EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def wait_for_text(browser, css: str, text: str) -> None:
+    """Until the element shows the text, finding it afresh each time: the page swaps it in
+    (or reloads) after an action, so an element found earlier may be gone."""
+    WebDriverWait(browser, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,
+                                                             NoSuchElementException)).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, css).text == text)
 
 
 def log_in(browser, live_server, user) -> None:
@@ -98,11 +107,11 @@ def test_build_preview_launch_and_pause_a_journey(browser, live_server, marketer
 
     # Launch, then pause.
     browser.find_element(By.CSS_SELECTOR, ".jh-action-launch").click()
-    assert wait_for(browser, "#jh-status .jh-status").text == "Running"
+    wait_for_text(browser, "#jh-status .jh-status", "Running")
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.RUNNING
     browser.find_element(By.CSS_SELECTOR, ".jh-action-pause").click()
-    assert wait_for(browser, "#jh-status .jh-status").text == "Paused"
+    wait_for_text(browser, "#jh-status .jh-status", "Paused")
     assert browser.find_elements(By.CSS_SELECTOR, ".jh-action-resume")
     screenshot("builder-3-paused")
     campaign.refresh_from_db()
