@@ -262,9 +262,6 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "notifications.models.Delivery.Status",
         "SegmentKindEnum": "audiences.models.Segment.Kind",
         "TimeZoneEnum": "audiences.models.TIME_ZONE_CHOICES",
-        "TemplateKindEnum": "notifications.models.Template.Kind",
-        "SendStatusEnum": "notifications.models.Send.Status",
-        "DeliveryStatusEnum": "notifications.models.Delivery.Status",
         "EventCreatedStatusEnum": ["created", "duplicate"],
     },
 }
