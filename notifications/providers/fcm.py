@@ -1,4 +1,6 @@
-"""Firebase Cloud Messaging (HTTP v1) through firebase-admin's ``messaging.send_each_async``.
+"""Firebase Cloud Messaging (HTTP v1) through firebase-admin's messaging service: its encoding,
+its request and its mapping of errors, one message a request (what ``send_each_async`` does for
+each message, without the task and BatchResponse it wraps around each).
 
 One firebase_admin App per application id and configuration, created once per process. Two
 things are adjusted on its messaging service, because firebase-admin offers no option for them:
@@ -16,6 +18,8 @@ import warnings
 from collections.abc import Iterator
 
 import firebase_admin
+import httpx
+import requests
 from firebase_admin import _http_client, credentials, exceptions, messaging
 from google.auth import exceptions as auth_exceptions
 from google.auth.transport import requests as google_auth_requests
@@ -50,7 +54,8 @@ class FcmProvider:
     def __init__(self, application_id: str, config: dict):
         self._app = _firebase_app(application_id, config)
         self._credential = self._app.credential.get_credential()
-        _point_messaging_at(self._app, config.get("endpoint") or FCM_ENDPOINT, self._credential)
+        self._service = _point_messaging_at(self._app, config.get("endpoint") or FCM_ENDPOINT,
+                                            self._credential)
 
     def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
         answered = [pair for part in self._send_indexed(messages) for pair in part]
@@ -71,22 +76,38 @@ class FcmProvider:
             yield [(index, _result(messages[index], answer)) for index, answer in part]
 
     async def _send_all(self, messages: list[PushMessage], put) -> None:
-        """One send_each_async call per message, FCM_CONCURRENCY at a time, each answer handed
-        to ``put`` as it comes: a single call of 500 would queue them all in httpx's pool at
-        once, and a message firebase-admin refuses to encode would fail the whole call."""
-        slots = asyncio.Semaphore(FCM_CONCURRENCY)
+        """Each answer handed to ``put`` as it comes, from FCM_CONCURRENCY senders that take
+        the next message as they finish one (a task per message cost more to schedule than
+        its request): a single call of 500 would queue them all in the HTTP pool at once, and
+        a message firebase-admin refuses to encode would fail the whole call."""
+        waiting = iter(enumerate(messages))
 
-        async def send(index: int, message: PushMessage) -> None:
-            async with slots:
-                try:
-                    batch = await messaging.send_each_async([_fcm_message(message)], app=self._app)
-                except (exceptions.UnknownError, ValueError) as error:
-                    answer = error
-                else:
-                    answer = batch.responses[0]
-            put((index, answer))
+        async def sender() -> None:
+            for index, message in waiting:
+                put((index, await self._send_one(message)))
 
-        await asyncio.gather(*(send(index, message) for index, message in enumerate(messages)))
+        await asyncio.gather(*(sender() for _ in range(min(FCM_CONCURRENCY, len(messages)))))
+
+    async def _send_one(self, message: PushMessage) -> messaging.SendResponse | Exception:
+        """What ``messaging.send_each_async([message])`` answers, without the task and the
+        BatchResponse it builds around each request: firebase-admin's own encoding, request
+        and mapping of errors, and its UnknownError for anything else."""
+        service = self._service
+        try:
+            data = service._message_data(_fcm_message(message), False)
+        except ValueError as error:
+            return error
+        try:
+            response = await service._async_client.request(
+                "post", url=service._fcm_url, headers=service._fcm_headers, json=data)
+        except httpx.HTTPError as error:
+            return messaging.SendResponse(None, service._handle_fcm_httpx_error(error))
+        except requests.exceptions.RequestException as error:
+            return messaging.SendResponse(None, service._handle_fcm_error(error))
+        except Exception as error:  # noqa: BLE001 - reported per message, as send_each_async does
+            return exceptions.UnknownError(
+                message=f"Unknown error while making remote service calls: {error}", cause=error)
+        return messaging.SendResponse(response.json(), None)
 
     def _refresh_access_token(self) -> None:
         # Fetch the OAuth2 token here, once, where a refusal is one clear error, rather than in
@@ -115,14 +136,15 @@ def _firebase_app(application_id: str, config: dict) -> firebase_admin.App:
         return firebase_admin.initialize_app(certificate, options=options, name=name)
 
 
-def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential) -> None:
+def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential):
     """Send to ``endpoint`` with a fresh, non-retrying HTTP client (fresh also after a fork)."""
     try:
         service = messaging._get_messaging_service(app)
     except ValueError as error:  # no project id anywhere
         raise ProviderConfigError(f"fcm app {app.name!r}: {error}") from error
-    if not isinstance(getattr(service, "_fcm_url", None), str) or not hasattr(
-        service, "_async_client"
+    if not isinstance(getattr(service, "_fcm_url", None), str) or not all(
+        hasattr(service, name) for name in ("_async_client", "_fcm_headers", "_message_data",
+                                            "_handle_fcm_httpx_error", "_handle_fcm_error")
     ):
         raise ProviderConfigError(
             "firebase-admin's messaging internals changed; fcm.py is written for 7.7."
@@ -131,6 +153,7 @@ def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential) -> N
     service._async_client = FcmHttpClient(credential=credential,
                                           headers=_http_client.METRICS_HEADERS,
                                           timeout=FCM_TIMEOUT_SECONDS, limit=FCM_CONCURRENCY)
+    return service
 
 
 def _fcm_message(message: PushMessage) -> messaging.Message:
