@@ -1,20 +1,20 @@
-"""Firebase Cloud Messaging (HTTP v1) through firebase-admin's messaging service: its encoding,
-its request and its mapping of errors, one message a request (what ``send_each_async`` does for
-each message, without the task and BatchResponse it wraps around each).
+"""Firebase Cloud Messaging (HTTP v1) through firebase-admin's messaging service: its request
+and its mapping of errors, one message a request (what ``send_each_async`` does for each
+message, without the task and BatchResponse it wraps around each), with the message JSON built
+by fcm_json.
 
 One firebase_admin App per application id and configuration, created once per process. Two
 things are adjusted on its messaging service, because firebase-admin offers no option for them:
 the FCM URL (``endpoint`` in PUSH_APPS, for emulators and the loopback fake) and its async HTTP
 client, replaced by ``fcm_transport.FcmHttpClient``: a quarter of the CPU per request, and none
 of the built-in retries of 500/503 that would hide temporary errors from our own retry policy.
-firebase-admin still encodes every message and reads every answer and error."""
+firebase-admin still reads every answer and error."""
 
 import asyncio
 import hashlib
 import json
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 
 import firebase_admin
@@ -26,7 +26,8 @@ from google.auth.transport import requests as google_auth_requests
 
 from . import aioloop
 from .base import Outcome, ProviderAuthError, ProviderConfigError, PushMessage, PushResult
-from .common import retry_after_seconds, web_push_topic
+from .common import retry_after_seconds
+from .fcm_json import fcm_v1_message
 from .fcm_transport import FcmHttpClient
 
 FCM_ENDPOINT = "https://fcm.googleapis.com"
@@ -90,11 +91,11 @@ class FcmProvider:
 
     async def _send_one(self, message: PushMessage) -> messaging.SendResponse | Exception:
         """What ``messaging.send_each_async([message])`` answers, without the task and the
-        BatchResponse it builds around each request: firebase-admin's own encoding, request
-        and mapping of errors, and its UnknownError for anything else."""
+        BatchResponse it builds around each request: the same JSON (fcm_json), and
+        firebase-admin's own request, mapping of errors, and UnknownError for anything else."""
         service = self._service
         try:
-            data = service._message_data(_fcm_message(message), False)
+            data = {"message": fcm_v1_message(message, int(time.time()))}
         except ValueError as error:
             return error
         try:
@@ -142,9 +143,9 @@ def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential):
         service = messaging._get_messaging_service(app)
     except ValueError as error:  # no project id anywhere
         raise ProviderConfigError(f"fcm app {app.name!r}: {error}") from error
+    needed = ("_async_client", "_fcm_headers", "_handle_fcm_httpx_error", "_handle_fcm_error")
     if not isinstance(getattr(service, "_fcm_url", None), str) or not all(
-        hasattr(service, name) for name in ("_async_client", "_fcm_headers", "_message_data",
-                                            "_handle_fcm_httpx_error", "_handle_fcm_error")
+        hasattr(service, name) for name in needed
     ):
         raise ProviderConfigError(
             "firebase-admin's messaging internals changed; fcm.py is written for 7.7."
@@ -156,95 +157,11 @@ def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential):
     return service
 
 
-def _fcm_message(message: PushMessage) -> messaging.Message:
-    look = message.presentation
-    high = message.priority == "high"
-    collapse = message.collapse_key or None  # set by the pipeline on every message
-    apns_headers = {
-        # A background push goes at priority 5 whatever the template says (Apple's rule).
-        "apns-priority": "10" if high and not look.silent else "5",
-        "apns-expiration": str(int(time.time()) + message.ttl_seconds),
-    }
-    webpush_headers = {"TTL": str(message.ttl_seconds), "Urgency": "high" if high else "normal"}
-    if collapse:
-        apns_headers["apns-collapse-id"] = collapse
-        webpush_headers["Topic"] = web_push_topic(collapse)
-    data = {str(key): str(value) for key, value in message.data.items()}
-    data.update(look.data_extras)
-    if look.silent:
-        apns_headers["apns-push-type"] = "background"
-        parts = {
-            # Data only: the app's handler receives it, nothing is shown. Android delivers a
-            # normal-priority data message when the device wakes, a high one at once.
-            "data": data or None,
-            "android": messaging.AndroidConfig(priority="high" if high else "normal",
-                                               ttl=message.ttl_seconds, collapse_key=collapse),
-            "apns": messaging.APNSConfig(headers=apns_headers, payload=messaging.APNSPayload(
-                aps=messaging.Aps(content_available=True))),
-            "webpush": messaging.WebpushConfig(headers=webpush_headers),
-        }
-    else:
-        parts = _alert_parts(message, data, collapse, apns_headers, webpush_headers)
-    # 7.x deprecates ``token`` in favour of Firebase installation ids, but apps register FCM
-    # registration tokens (getToken()) and the v1 API takes them; firebase-admin silences this
-    # warning the same way in its own multicast helper.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return messaging.Message(token=message.token, **parts)
-
-
-def _alert_parts(message: PushMessage, data: dict, collapse: str | None, apns_headers: dict,
-                 webpush_headers: dict) -> dict:
-    look = message.presentation
-    high = message.priority == "high"
-    # FCM refuses a web link that is not https; deep links reach apps through data instead.
-    link = message.url if message.url.startswith("https://") else None
-    aps = _aps(look)
-    return {
-        "notification": messaging.Notification(
-            title=message.title, body=message.body, image=message.image_url or None
-        ),
-        "data": data or None,
-        # Android shows the notification block itself, before any app code runs: the tag is
-        # what makes a second copy replace the first in the tray.
-        "android": messaging.AndroidConfig(
-            priority="high" if high else "normal", ttl=message.ttl_seconds,
-            collapse_key=collapse, notification=messaging.AndroidNotification(
-                tag=collapse, channel_id=look.android_channel_id or None,
-                sound=look.sound or None,
-                notification_count=(look.badge if look.badge is not None
-                                    and not look.badge_increment else None),
-            ),
-        ),
-        "apns": messaging.APNSConfig(
-            headers=apns_headers, payload=messaging.APNSPayload(aps=aps) if aps else None),
-        "webpush": messaging.WebpushConfig(
-            headers=webpush_headers,
-            notification=messaging.WebpushNotification(tag=collapse) if collapse else None,
-            fcm_options=messaging.WebpushFCMOptions(link=link) if link else None,
-        ),
-    }
-
-
-def _aps(look) -> messaging.Aps | None:
-    """The aps of FCM's APNs block, when the template sets anything in it."""
-    custom = {key: look.apns_aps[key] for key in ("interruption-level", "relevance-score")
-              if key in look.apns_aps}
-    badge = look.badge if look.badge is not None and not look.badge_increment else None
-    if not (badge is not None or look.sound or look.thread_id or look.category or custom
-            or look.badge_increment):
-        return None
-    return messaging.Aps(badge=badge, sound=look.sound or None, thread_id=look.thread_id or None,
-                         category=look.category or None,
-                         mutable_content=True if look.badge_increment else None,
-                         custom_data=custom or None)
-
-
 def fcm_payload_bytes(message: PushMessage) -> int:
-    """The size of what FCM delivers to an Android app: the v1 message as firebase-admin
-    encodes it, in UTF-8 JSON, without the device token and without the apns and webpush
-    blocks (headers for the other platforms, which we reach directly)."""
-    encoded = messaging._MessagingService.encode_message(_fcm_message(message))
+    """The size of what FCM delivers to an Android app: the v1 message as we send it, in
+    UTF-8 JSON, without the device token and without the apns and webpush blocks (headers for
+    the other platforms, which we reach directly)."""
+    encoded = fcm_v1_message(message, int(time.time()))
     delivered = {key: value for key, value in encoded.items()
                  if key not in ("token", "apns", "webpush")}
     return len(json.dumps(delivered, separators=(",", ":"), ensure_ascii=False).encode())
