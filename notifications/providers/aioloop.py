@@ -30,13 +30,27 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 def stream(produce: Callable[[Callable[[T], None]], Coroutine[Any, Any, None]],
            count: int) -> Iterator[list[T]]:
     """Run ``produce(put)`` on the process loop and yield the ``count`` items it puts, each
-    time all those that arrived since the last yield. Closing the iterator early cancels it."""
-    arrived: queue.SimpleQueue[T] = queue.SimpleQueue()
-    future = asyncio.run_coroutine_threadsafe(produce(arrived.put), _process_loop())
+    time all those that arrived since the last yield. Closing the iterator early cancels it.
+
+    Items put in one turn of the loop (answers read from the same select()) cross to the
+    caller's thread together: one wake-up of the caller for all of them, not one each."""
+    arrived: queue.SimpleQueue[list[T]] = queue.SimpleQueue()
+    pending: list[T] = []
+
+    def hand_over() -> None:
+        arrived.put(pending[:])
+        pending.clear()
+
+    def put(item: T) -> None:  # on the loop's thread
+        if not pending:
+            asyncio.get_running_loop().call_soon(hand_over)
+        pending.append(item)
+
+    future = asyncio.run_coroutine_threadsafe(produce(put), _process_loop())
     try:
         while count > 0:
             try:
-                part = [arrived.get(timeout=STREAM_POLL_SECONDS)]
+                part = arrived.get(timeout=STREAM_POLL_SECONDS)
             except queue.Empty:
                 if not future.done():
                     continue
@@ -46,7 +60,7 @@ def stream(produce: Callable[[Callable[[T], None]], Coroutine[Any, Any, None]],
                 continue
             while True:
                 try:
-                    part.append(arrived.get_nowait())
+                    part += arrived.get_nowait()
                 except queue.Empty:
                     break
             count -= len(part)

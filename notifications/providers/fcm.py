@@ -1,28 +1,33 @@
-"""Firebase Cloud Messaging (HTTP v1) through firebase-admin's ``messaging.send_each_async``.
+"""Firebase Cloud Messaging (HTTP v1) through firebase-admin's messaging service: its request
+and its mapping of errors, one message a request (what ``send_each_async`` does for each
+message, without the task and BatchResponse it wraps around each), with the message JSON built
+by fcm_json.
 
 One firebase_admin App per application id and configuration, created once per process. Two
 things are adjusted on its messaging service, because firebase-admin offers no option for them:
 the FCM URL (``endpoint`` in PUSH_APPS, for emulators and the loopback fake) and its async HTTP
 client, replaced by ``fcm_transport.FcmHttpClient``: a quarter of the CPU per request, and none
 of the built-in retries of 500/503 that would hide temporary errors from our own retry policy.
-firebase-admin still encodes every message and reads every answer and error."""
+firebase-admin still reads every answer and error."""
 
 import asyncio
 import hashlib
 import json
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 
 import firebase_admin
+import httpx
+import requests
 from firebase_admin import _http_client, credentials, exceptions, messaging
 from google.auth import exceptions as auth_exceptions
 from google.auth.transport import requests as google_auth_requests
 
 from . import aioloop
 from .base import Outcome, ProviderAuthError, ProviderConfigError, PushMessage, PushResult
-from .common import retry_after_seconds, web_push_topic
+from .common import retry_after_seconds
+from .fcm_json import fcm_v1_message
 from .fcm_transport import FcmHttpClient
 
 FCM_ENDPOINT = "https://fcm.googleapis.com"
@@ -50,7 +55,8 @@ class FcmProvider:
     def __init__(self, application_id: str, config: dict):
         self._app = _firebase_app(application_id, config)
         self._credential = self._app.credential.get_credential()
-        _point_messaging_at(self._app, config.get("endpoint") or FCM_ENDPOINT, self._credential)
+        self._service = _point_messaging_at(self._app, config.get("endpoint") or FCM_ENDPOINT,
+                                            self._credential)
 
     def send_batch(self, messages: list[PushMessage]) -> list[PushResult]:
         answered = [pair for part in self._send_indexed(messages) for pair in part]
@@ -71,22 +77,38 @@ class FcmProvider:
             yield [(index, _result(messages[index], answer)) for index, answer in part]
 
     async def _send_all(self, messages: list[PushMessage], put) -> None:
-        """One send_each_async call per message, FCM_CONCURRENCY at a time, each answer handed
-        to ``put`` as it comes: a single call of 500 would queue them all in httpx's pool at
-        once, and a message firebase-admin refuses to encode would fail the whole call."""
-        slots = asyncio.Semaphore(FCM_CONCURRENCY)
+        """Each answer handed to ``put`` as it comes, from FCM_CONCURRENCY senders that take
+        the next message as they finish one (a task per message cost more to schedule than
+        its request): a single call of 500 would queue them all in the HTTP pool at once, and
+        a message firebase-admin refuses to encode would fail the whole call."""
+        waiting = iter(enumerate(messages))
 
-        async def send(index: int, message: PushMessage) -> None:
-            async with slots:
-                try:
-                    batch = await messaging.send_each_async([_fcm_message(message)], app=self._app)
-                except (exceptions.UnknownError, ValueError) as error:
-                    answer = error
-                else:
-                    answer = batch.responses[0]
-            put((index, answer))
+        async def sender() -> None:
+            for index, message in waiting:
+                put((index, await self._send_one(message)))
 
-        await asyncio.gather(*(send(index, message) for index, message in enumerate(messages)))
+        await asyncio.gather(*(sender() for _ in range(min(FCM_CONCURRENCY, len(messages)))))
+
+    async def _send_one(self, message: PushMessage) -> messaging.SendResponse | Exception:
+        """What ``messaging.send_each_async([message])`` answers, without the task and the
+        BatchResponse it builds around each request: the same JSON (fcm_json), and
+        firebase-admin's own request, mapping of errors, and UnknownError for anything else."""
+        service = self._service
+        try:
+            data = {"message": fcm_v1_message(message, int(time.time()))}
+        except ValueError as error:
+            return error
+        try:
+            response = await service._async_client.request(
+                "post", url=service._fcm_url, headers=service._fcm_headers, json=data)
+        except httpx.HTTPError as error:
+            return messaging.SendResponse(None, service._handle_fcm_httpx_error(error))
+        except requests.exceptions.RequestException as error:
+            return messaging.SendResponse(None, service._handle_fcm_error(error))
+        except Exception as error:  # noqa: BLE001 - reported per message, as send_each_async does
+            return exceptions.UnknownError(
+                message=f"Unknown error while making remote service calls: {error}", cause=error)
+        return messaging.SendResponse(response.json(), None)
 
     def _refresh_access_token(self) -> None:
         # Fetch the OAuth2 token here, once, where a refusal is one clear error, rather than in
@@ -115,14 +137,15 @@ def _firebase_app(application_id: str, config: dict) -> firebase_admin.App:
         return firebase_admin.initialize_app(certificate, options=options, name=name)
 
 
-def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential) -> None:
+def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential):
     """Send to ``endpoint`` with a fresh, non-retrying HTTP client (fresh also after a fork)."""
     try:
         service = messaging._get_messaging_service(app)
     except ValueError as error:  # no project id anywhere
         raise ProviderConfigError(f"fcm app {app.name!r}: {error}") from error
-    if not isinstance(getattr(service, "_fcm_url", None), str) or not hasattr(
-        service, "_async_client"
+    needed = ("_async_client", "_fcm_headers", "_handle_fcm_httpx_error", "_handle_fcm_error")
+    if not isinstance(getattr(service, "_fcm_url", None), str) or not all(
+        hasattr(service, name) for name in needed
     ):
         raise ProviderConfigError(
             "firebase-admin's messaging internals changed; fcm.py is written for 7.7."
@@ -131,97 +154,14 @@ def _point_messaging_at(app: firebase_admin.App, endpoint: str, credential) -> N
     service._async_client = FcmHttpClient(credential=credential,
                                           headers=_http_client.METRICS_HEADERS,
                                           timeout=FCM_TIMEOUT_SECONDS, limit=FCM_CONCURRENCY)
-
-
-def _fcm_message(message: PushMessage) -> messaging.Message:
-    look = message.presentation
-    high = message.priority == "high"
-    collapse = message.collapse_key or None  # set by the pipeline on every message
-    apns_headers = {
-        # A background push goes at priority 5 whatever the template says (Apple's rule).
-        "apns-priority": "10" if high and not look.silent else "5",
-        "apns-expiration": str(int(time.time()) + message.ttl_seconds),
-    }
-    webpush_headers = {"TTL": str(message.ttl_seconds), "Urgency": "high" if high else "normal"}
-    if collapse:
-        apns_headers["apns-collapse-id"] = collapse
-        webpush_headers["Topic"] = web_push_topic(collapse)
-    data = {str(key): str(value) for key, value in message.data.items()}
-    data.update(look.data_extras)
-    if look.silent:
-        apns_headers["apns-push-type"] = "background"
-        parts = {
-            # Data only: the app's handler receives it, nothing is shown. Android delivers a
-            # normal-priority data message when the device wakes, a high one at once.
-            "data": data or None,
-            "android": messaging.AndroidConfig(priority="high" if high else "normal",
-                                               ttl=message.ttl_seconds, collapse_key=collapse),
-            "apns": messaging.APNSConfig(headers=apns_headers, payload=messaging.APNSPayload(
-                aps=messaging.Aps(content_available=True))),
-            "webpush": messaging.WebpushConfig(headers=webpush_headers),
-        }
-    else:
-        parts = _alert_parts(message, data, collapse, apns_headers, webpush_headers)
-    # 7.x deprecates ``token`` in favour of Firebase installation ids, but apps register FCM
-    # registration tokens (getToken()) and the v1 API takes them; firebase-admin silences this
-    # warning the same way in its own multicast helper.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return messaging.Message(token=message.token, **parts)
-
-
-def _alert_parts(message: PushMessage, data: dict, collapse: str | None, apns_headers: dict,
-                 webpush_headers: dict) -> dict:
-    look = message.presentation
-    high = message.priority == "high"
-    # FCM refuses a web link that is not https; deep links reach apps through data instead.
-    link = message.url if message.url.startswith("https://") else None
-    aps = _aps(look)
-    return {
-        "notification": messaging.Notification(
-            title=message.title, body=message.body, image=message.image_url or None
-        ),
-        "data": data or None,
-        # Android shows the notification block itself, before any app code runs: the tag is
-        # what makes a second copy replace the first in the tray.
-        "android": messaging.AndroidConfig(
-            priority="high" if high else "normal", ttl=message.ttl_seconds,
-            collapse_key=collapse, notification=messaging.AndroidNotification(
-                tag=collapse, channel_id=look.android_channel_id or None,
-                sound=look.sound or None,
-                notification_count=(look.badge if look.badge is not None
-                                    and not look.badge_increment else None),
-            ),
-        ),
-        "apns": messaging.APNSConfig(
-            headers=apns_headers, payload=messaging.APNSPayload(aps=aps) if aps else None),
-        "webpush": messaging.WebpushConfig(
-            headers=webpush_headers,
-            notification=messaging.WebpushNotification(tag=collapse) if collapse else None,
-            fcm_options=messaging.WebpushFCMOptions(link=link) if link else None,
-        ),
-    }
-
-
-def _aps(look) -> messaging.Aps | None:
-    """The aps of FCM's APNs block, when the template sets anything in it."""
-    custom = {key: look.apns_aps[key] for key in ("interruption-level", "relevance-score")
-              if key in look.apns_aps}
-    badge = look.badge if look.badge is not None and not look.badge_increment else None
-    if not (badge is not None or look.sound or look.thread_id or look.category or custom
-            or look.badge_increment):
-        return None
-    return messaging.Aps(badge=badge, sound=look.sound or None, thread_id=look.thread_id or None,
-                         category=look.category or None,
-                         mutable_content=True if look.badge_increment else None,
-                         custom_data=custom or None)
+    return service
 
 
 def fcm_payload_bytes(message: PushMessage) -> int:
-    """The size of what FCM delivers to an Android app: the v1 message as firebase-admin
-    encodes it, in UTF-8 JSON, without the device token and without the apns and webpush
-    blocks (headers for the other platforms, which we reach directly)."""
-    encoded = messaging._MessagingService.encode_message(_fcm_message(message))
+    """The size of what FCM delivers to an Android app: the v1 message as we send it, in
+    UTF-8 JSON, without the device token and without the apns and webpush blocks (headers for
+    the other platforms, which we reach directly)."""
+    encoded = fcm_v1_message(message, int(time.time()))
     delivered = {key: value for key, value in encoded.items()
                  if key not in ("token", "apns", "webpush")}
     return len(json.dumps(delivered, separators=(",", ":"), ensure_ascii=False).encode())

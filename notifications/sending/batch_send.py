@@ -3,9 +3,10 @@
 A batch is claimed in the database (notifications.sending.batches): a lease renewed by every
 write, and a fencing number that every write checks, so a worker that lost its claim is refused
 and stops. Messages go out in chunks of SEND_CHUNK; before each, the claim and the provider's
-state are checked, and results are recorded as they arrive (notifications.sending.recording). A
-worker killed mid-chunk therefore leaves without an outcome only the requests it had in flight,
-and those are sent again by the next claim. Every message carries a collapse identity that stays
+state are checked, and a chunk's results are recorded when its last answer arrives, or every
+RECORD_EVERY_SECONDS while one is slow (notifications.sending.recording). A worker killed
+mid-chunk therefore leaves without an outcome at most that chunk's messages, and those are sent
+again by the next claim. Every message carries a collapse identity that stays
 the same across such a resend, so a device shows it once."""
 
 import time
@@ -14,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Max, Q, prefetch_related_objects
+from django.db.models import Max, prefetch_related_objects
 from django.utils import timezone
 
 from audiences.models import TopicOptOut
-from notifications.models import Delivery, DeliveryBatch, Send
+from notifications.models import Delivery, Send
 from notifications.payloads import SizeGuard, template_presentation
 from notifications.providers import get_backend
 from notifications.providers.base import (
@@ -56,12 +57,17 @@ from notifications.sending.recording import (
     rows_requeue,
     rows_skip,
 )
+from notifications.sending.rows import SendRow, rows_to_send
 from notifications.sending.throttle import throttle_reserve
 from notifications.tracking import tracking_token
 
 # Messages marked 'sending' together, with a claim and outage check before each chunk. With
 # FCM_CONCURRENCY (100) they are all in flight at once: the most a kill can leave unknown.
 SEND_CHUNK = 100
+# A chunk's results are written in one transaction when the last arrives; a slow answer holds
+# back the others' write at most this long. Each write is a claim check and a commit, which
+# cost more per slice than the rows it updates.
+RECORD_EVERY_SECONDS = 0.5
 RETRY_BASE_SECONDS = 5  # a message's own temporary errors: 5, 10, 20, 40 s ...
 RETRY_MAX_SECONDS = 15 * 60
 DATABASE_ERRORS = (OperationalError, InterfaceError)  # the connection went away
@@ -106,7 +112,7 @@ def _send_claimed(claim: Claim) -> None:
         batch_release(claim, not_before=None)
         return
     now = timezone.now()
-    rows = _rows_to_send(batch, now)
+    rows = rows_to_send(batch, now)
     messages, rendered_all = _prepare(claim, send, rows, now)
     free_at = throttle_reserve(send, len(messages), now)
     if free_at is not None:  # the campaign's (or send's) rate is spent until then
@@ -128,32 +134,7 @@ def _send_claimed(claim: Claim) -> None:
     _batch_settle(claim, delivered, rendered_all=rendered_all)
 
 
-def _rows_to_send(batch: DeliveryBatch, now: datetime) -> list[Delivery]:
-    """Queued rows, plus rows left 'sending' by a worker that died (their outcome is unknown)."""
-    return list(
-        Delivery.objects.filter(
-            send_id=batch.send_id, batch_no=batch.number,
-            status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
-        ).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-        .select_related("customer", "device__apns", "device__fcm", "device__webpush")
-        .only(*_ROW_FIELDS).order_by("pk")
-    )
-
-
-# What sending reads of a row and its customer and device: turning the other columns (a dozen
-# timestamps among them) into Python objects cost more than rendering the message.
-_ROW_FIELDS = (
-    "status", "reason", "error", "attempts", "application_id", "customer_id", "device_id",
-    *(f"customer__{name}" for name in (
-        "external_id", "first_name", "last_name", "locale", "time_zone", "stage",
-        "referral_code", "attributes", "push_opt_out")),
-    *(f"device__{name}" for name in (
-        "kind", "environment", "permission", "is_active", "apns__registration_id",
-        "fcm__registration_id", "webpush__registration_id", "webpush__p256dh", "webpush__auth")),
-)
-
-
-def _prepare(claim: Claim, send: Send, rows: list[Delivery],
+def _prepare(claim: Claim, send: Send, rows: list[SendRow],
              now: datetime) -> tuple[list[PushMessage], bool]:
     """Skip what must not go out any more, render the rest. Returns the messages to send, and
     whether every row was rendered (see _render_rows)."""
@@ -172,7 +153,7 @@ def _prepare(claim: Claim, send: Send, rows: list[Delivery],
     return messages, len(messages) + len(broken) == len(rows)
 
 
-def _render_rows(send: Send, rows: list[Delivery]) -> tuple[list[PushMessage], list[Delivery]]:
+def _render_rows(send: Send, rows: list[SendRow]) -> tuple[list[PushMessage], list[SendRow]]:
     """(messages, rows whose message did not render, with their error). Stops after a share
     of the lease: the rows not reached stay as they are, and the batch goes back to the queue
     (_batch_settle) to render them on its next pass."""
@@ -209,7 +190,7 @@ def _render_rows(send: Send, rows: list[Delivery]) -> tuple[list[PushMessage], l
     return messages, broken
 
 
-def _opted_out_now(send: Send, rows: list[Delivery]) -> set[int]:
+def _opted_out_now(send: Send, rows: list[SendRow]) -> set[int]:
     """Consent may have changed since fan-out (a deferred message waits hours)."""
     ids = {row.customer_id for row in rows}
     out = {row.customer_id for row in rows if row.customer.push_opt_out}
@@ -219,25 +200,23 @@ def _opted_out_now(send: Send, rows: list[Delivery]) -> set[int]:
     return out
 
 
-def _message(row: Delivery, rendered, template, send: Send,
+def _message(row: SendRow, rendered, template, send: Send,
              presentation: Presentation) -> PushMessage:
     device = row.device
-    provider_row = device.provider_device
     data = {**rendered.data, "delivery_id": str(row.pk), "jh_token": tracking_token(row.pk)}
     return PushMessage(
-        delivery_id=row.pk, kind=device.kind, token=provider_row.registration_id,
+        delivery_id=row.pk, kind=device.kind, token=device.token,
         title=rendered.title, body=rendered.body, application_id=row.application_id or "default",
         image_url=rendered.image_url, url=rendered.url, data=data, priority=template.priority,
         ttl_seconds=template.ttl_seconds if send.ttl_seconds is None else send.ttl_seconds,
         collapse_key=collapse_identity(row, template),
         environment=device.environment,
-        p256dh=getattr(provider_row, "p256dh", None) or "",
-        auth=getattr(provider_row, "auth", None) or "",
+        p256dh=device.p256dh, auth=device.auth,
         presentation=presentation,
     )
 
 
-def collapse_identity(row: Delivery, template) -> str:
+def collapse_identity(row: SendRow, template) -> str:
     """What a device replaces a notification by. The template's collapse key wins when it has
     one: both copies of a resent delivery carry it too, and it keeps the template's intent that
     a newer message (the order's latest status) replaces an older one. Otherwise the delivery's
@@ -281,13 +260,23 @@ def _deliver(claim: Claim, messages: list[PushMessage], tried: set[int],
 
 
 def _send_chunk(backend, claim: Claim, chunk: list[PushMessage]) -> list[PushResult]:
-    """Send one chunk, already marked 'sending', recording each slice of results as it
-    arrives; returns the retries."""
+    """Send one chunk, already marked 'sending', recording its results once they are all in,
+    or every RECORD_EVERY_SECONDS while a slow answer holds the rest back; returns the
+    retries."""
     retries: list[PushResult] = []
+    answered: list[PushResult] = []
+    waiting, recorded_at = len(chunk), time.monotonic()
     with closing(backend.send_stream(chunk)) as results:  # closed early: cancel the rest
         for part in results:
+            waiting -= len(part)
             retries += [r for r in part if r.outcome == Outcome.RETRY]
-            _record_surviving(claim, [r for r in part if r.outcome != Outcome.RETRY])
+            answered += [r for r in part if r.outcome != Outcome.RETRY]
+            if answered and (not waiting
+                             or time.monotonic() - recorded_at >= RECORD_EVERY_SECONDS):
+                _record_surviving(claim, answered)
+                answered, recorded_at = [], time.monotonic()
+    if answered:  # a backend that answered fewer than it was given
+        _record_surviving(claim, answered)
     return retries
 
 

@@ -1,8 +1,8 @@
 """Writing what became of each message, only while the batch's claim holds (batches.fenced).
 
-Results are written as they arrive, a slice at a time, so a worker killed mid-chunk leaves
-without a recorded outcome only the requests it had in flight; those rows stay 'sending' and
-the next claim sends them again."""
+Results are written a chunk at a time (sooner while an answer is slow: batch_send), so a worker
+killed mid-chunk leaves without a recorded outcome at most the messages of that chunk; those
+rows stay 'sending' and the next claim sends them again."""
 
 from django.db import connection
 from django.db.models import F
@@ -55,30 +55,42 @@ def rows_requeue(claim: Claim, delivery_ids: list[int]) -> None:
         )
 
 
-def rows_skip(claim: Claim, rows: list[Delivery], reason: str) -> None:
+def rows_skip(claim: Claim, rows: list, reason: str) -> None:
+    """Skip rows (with ``pk`` and ``error``, as sending.rows reads them) for ``reason``."""
     if not rows:
         return
-    for row in rows:
-        row.status, row.reason = Delivery.Status.SKIPPED, reason
+    skipped = [Delivery(pk=row.pk, status=Delivery.Status.SKIPPED, reason=reason, error=row.error)
+               for row in rows]
     with fenced(claim):
-        Delivery.objects.bulk_update(rows, ["status", "reason", "error"])
+        Delivery.objects.bulk_update(skipped, ["status", "reason", "error"])
 
 
 def _mark_sent(results: list[PushResult]) -> None:
     """One UPDATE for the whole slice (Django's bulk_update builds an expression per row and
-    field, which costs more than the provider call)."""
+    field, which costs more than the provider call). On PostgreSQL the ids and message ids go
+    as two array parameters, so the statement's text is the same for every slice."""
     if not results:
         return
     table = connection.ops.quote_name(Delivery._meta.db_table)
-    cases = " ".join("WHEN %s THEN %s" for _ in results)
-    ids = ", ".join("%s" for _ in results)
-    params = [value for r in results for value in (r.delivery_id, r.provider_message_id[:200])]
+    ids = [r.delivery_id for r in results]
+    message_ids = [r.provider_message_id[:200] for r in results]
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} SET status = %s, sent_at = %s, reason = '', error = '', "
+                f"provider_message_id = sent.message_id "
+                f"FROM unnest(%s::bigint[], %s::text[]) AS sent(id, message_id) "
+                f"WHERE {table}.id = sent.id",
+                [Delivery.Status.SENT, timezone.now(), ids, message_ids],
+            )
+            return
+        cases = " ".join("WHEN %s THEN %s" for _ in results)
         cursor.execute(
             f"UPDATE {table} SET status = %s, sent_at = %s, reason = '', error = '', "
             f"provider_message_id = CASE id {cases} ELSE provider_message_id END "
-            f"WHERE id IN ({ids})",
-            [Delivery.Status.SENT, timezone.now(), *params, *(r.delivery_id for r in results)],
+            f"WHERE id IN ({', '.join('%s' for _ in results)})",
+            [Delivery.Status.SENT, timezone.now(),
+             *(value for pair in zip(ids, message_ids, strict=True) for value in pair), *ids],
         )
 
 
