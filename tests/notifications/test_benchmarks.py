@@ -2,13 +2,13 @@
 process of its own) and print their JSON line with the CPU each side spent per message."""
 
 import json
+import sys
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from notifications.benchmarks.processes import py_spy_executable
 from notifications.models import Delivery
 
 pytestmark = [
@@ -59,22 +59,15 @@ def test_broadcast_bench_times_each_stage_to_the_last_message():
     assert "reference: 50 POSTs" in err
 
 
-def py_spy_installed() -> bool:
-    try:
-        py_spy_executable()
-    except CommandError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(py_spy_installed(), reason="py-spy is installed here")
-def test_profile_without_py_spy_is_refused_before_anything_runs():
+def test_profile_without_py_spy_is_refused_before_anything_runs(monkeypatch, tmp_path):
+    # A machine without py-spy: none beside this Python, none on PATH.
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(CommandError, match="--profile needs py-spy"):
         bench("send", "--size", "20", "--profile", "/nowhere/profile")
     assert not Delivery.objects.exists()
 
 
-@pytest.mark.skipif(not py_spy_installed(), reason="needs py-spy (requirements.txt)")
 def test_profile_samples_each_worker_into_a_file_of_its_own(tmp_path):
     line, err = bench("send", "--size", "50", "--profile", str(tmp_path / "worker"))
 
