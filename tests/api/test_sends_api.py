@@ -1,16 +1,15 @@
 """POST /sends/: a brand's backend sends a message now; progress, deliveries, pause, cancel."""
 
-from datetime import time
 from zoneinfo import ZoneInfo
 
 import pytest
 from rest_framework.test import APIClient
 
 from audiences.models import Segment
-from notifications.models import Delivery, DeliverySettings, Send, Template
+from notifications.models import Delivery, Send, Template
 from notifications.providers import locmem
 from notifications.services import device_register, template_save
-from tests.notifications.sending_kit import run
+from tests.notifications.sending_kit import quiet_hours_off, run
 from tests.threads_kit import in_threads
 
 pytestmark = pytest.mark.django_db
@@ -21,9 +20,7 @@ FCM_TOKEN = "f" * 40
 def locmem_backend(settings):
     settings.PUSH_BACKEND = "notifications.providers.locmem.LocmemBackend"
     locmem.outbox.clear()
-    controls = DeliverySettings.load()
-    controls.quiet_hours_start = controls.quiet_hours_end = time(0, 0)
-    controls.save()
+    quiet_hours_off()
     yield locmem.outbox
     locmem.outbox.clear()
 
